@@ -1,0 +1,5 @@
+import sys
+
+from agentic_commerce.supervisor import main
+
+sys.exit(main())

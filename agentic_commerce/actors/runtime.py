@@ -1,0 +1,199 @@
+"""The actor runtime: bounded mailboxes, tell and ask, and the loop that runs an actor.
+
+An actor is one trio task that alone owns its state. Callers reach it through an
+`ActorRef`: `tell` drops a message in the mailbox, `ask` also waits (bounded)
+for the reply, which comes back through a one-shot `Reply` slot (an event and
+a value, cheaper than a channel per request). A full mailbox is refused at
+once with `MailboxFull`; nothing ever queues without bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+import trio
+
+T = TypeVar("T")
+
+
+class ActorError(Exception):
+    """Base of the typed failures a caller of an actor can see."""
+
+
+class MailboxFull(ActorError):
+    """The actor's mailbox is full; retry later (HTTP 503)."""
+
+
+class AskTimeout(ActorError):
+    """No reply within the ask timeout (HTTP 503)."""
+
+
+class ActorCrashed(ActorError):
+    """The actor failed while handling this message; the message is not redelivered."""
+
+
+class ActorStopped(ActorError):
+    """The actor stopped before it handled the message."""
+
+
+class Reply(Generic[T]):
+    """A one-shot reply slot: set (or failed) once, awaited once."""
+
+    __slots__ = ("_error", "_event", "_value")
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def set(self, value: T) -> None:
+        if not self._event.is_set():
+            self._value = value
+            self._event.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self._event.is_set():
+            self._error = error
+            self._event.set()
+
+    async def wait(self) -> T:
+        await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+@dataclass(slots=True)
+class Envelope:
+    message: Any
+    reply: Reply[Any] | None
+
+
+class Mailbox:
+    """The bounded channel pair of one actor; it outlives restarts of the actor."""
+
+    def __init__(self, size: int) -> None:
+        self.send, self.receive = trio.open_memory_channel[Envelope](size)
+
+    @property
+    def depth(self) -> int:
+        return int(self.receive.statistics().current_buffer_used)
+
+    def fail_pending(self, error: ActorError) -> None:
+        """Answer every queued ask with `error` (used when the actor is gone for good)."""
+        while True:
+            try:
+                envelope = self.receive.receive_nowait()
+            except (trio.WouldBlock, trio.ClosedResourceError, trio.EndOfChannel):
+                return
+            if envelope.reply is not None:
+                envelope.reply.fail(error)
+
+
+class ActorRef:
+    """The address of an actor."""
+
+    __slots__ = ("mailbox", "name")
+
+    def __init__(self, name: str, mailbox: Mailbox) -> None:
+        self.name = name
+        self.mailbox = mailbox
+
+    def _post(self, envelope: Envelope) -> None:
+        try:
+            self.mailbox.send.send_nowait(envelope)
+        except trio.WouldBlock:
+            raise MailboxFull(f"mailbox of {self.name} is full") from None
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise ActorStopped(f"{self.name} has stopped") from None
+
+    def tell(self, message: Any) -> None:
+        self._post(Envelope(message, None))
+
+    async def ask(self, message: Any, timeout: float) -> Any:
+        reply: Reply[Any] = Reply()
+        self._post(Envelope(message, reply))
+        with trio.move_on_after(timeout):
+            return await reply.wait()
+        raise AskTimeout(f"{self.name} did not answer within {timeout:g}s")
+
+
+class Actor:
+    """Base class: override `receive`; optionally `started`, `deadline` and `on_deadline`.
+
+    `snapshot` is the last committed state, published for reads that need no
+    mailbox round trip; it must be an immutable value.
+    """
+
+    kind: ClassVar[str] = "actor"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.snapshot: Any = None
+
+    async def started(self) -> None:
+        """Load state; runs at every (re)start before the first message."""
+
+    async def receive(self, message: Any) -> Any:
+        raise NotImplementedError
+
+    def deadline(self) -> float:
+        """trio time at which `on_deadline` runs if no message arrives first."""
+        return math.inf
+
+    async def on_deadline(self) -> bool:
+        """Handle a timer; return True to stop the actor normally."""
+        return False
+
+
+class ActorKilled(Exception):
+    """Raised inside an actor's task by `ActorHandle.kill` (used by tests and operators)."""
+
+
+class ActorHandle:
+    """Control of one running incarnation of an actor: kill it as if it crashed."""
+
+    def __init__(self) -> None:
+        self.scope: trio.CancelScope | None = None
+
+    def kill(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+async def run_actor(actor: Actor, mailbox: Mailbox, handle: ActorHandle | None = None) -> None:
+    """Run `actor` until it stops normally; an exception means it crashed.
+
+    The message being handled when the actor crashes (or is killed) gets an
+    `ActorCrashed` reply and is not redelivered.
+    """
+    handle = handle or ActorHandle()
+    current: Envelope | None = None
+    with trio.CancelScope() as scope:
+        handle.scope = scope
+        try:
+            await actor.started()
+            while True:
+                current = None
+                with trio.move_on_at(actor.deadline()) as timer:
+                    current = await mailbox.receive.receive()
+                if timer.cancelled_caught:
+                    if await actor.on_deadline():
+                        return
+                    continue
+                assert current is not None
+                result = await actor.receive(current.message)
+                if current.reply is not None:
+                    current.reply.set(result)
+        except BaseException as exc:
+            if current is not None and current.reply is not None:
+                current.reply.fail(ActorCrashed(f"{actor.name} crashed: {type(exc).__name__}"))
+            raise
+    # Only `ActorHandle.kill` cancels this scope: count it as a crash.
+    raise ActorKilled(actor.name)

@@ -1,0 +1,359 @@
+"""The session actor: the single writer of one checkout session.
+
+It loads the session at (re)activation, applies each command through the pure
+checkout functions, takes stock holds and payments through their actors, and
+commits every change through the store before it answers. Its snapshot (the
+last committed state with its quote) serves reads without a mailbox round trip.
+Its own timer expires the session at `expires_at`, and it passivates after
+`idle_seconds` without messages.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+import trio
+
+from agentic_commerce.actors.clock import SystemClock
+from agentic_commerce.actors.inventory import Consume, Hold, Release
+from agentic_commerce.actors.payment import Charge
+from agentic_commerce.actors.runtime import Actor, ActorRef
+from agentic_commerce.domain import checkout, pricing
+from agentic_commerce.domain.catalog import Catalog
+from agentic_commerce.domain.commands import (
+    UNSET,
+    CancelSession,
+    CompleteSession,
+    CreateSession,
+    UpdateSession,
+)
+from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.model import Message, MessageType, Session, Status
+from agentic_commerce.domain.orders import place_order
+from agentic_commerce.domain.state_machine import TERMINAL, Event, transition
+from agentic_commerce.payments.base import Charged, ChargeRequest
+from agentic_commerce.store.base import Commit, OutboxEvent, Store
+
+if TYPE_CHECKING:
+    from agentic_commerce.actors.registry import ActorRegistry
+
+log = structlog.get_logger("agentic_commerce.session")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A committed session with its quote: what every response is rendered from."""
+
+    session: Session
+    quote: pricing.Quote
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    command: CreateSession
+    merchant_id: str
+    api_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    command: UpdateSession
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    command: CompleteSession
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    command: CancelSession
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """Sent by the expiry sweeper for sessions whose actor is not live."""
+
+
+SessionMessage = Create | Update | Complete | Cancel | Get | Expire
+SessionReply = SessionView | RequestRejected | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDeps:
+    """What every session actor shares."""
+
+    store: Store
+    catalog: Catalog
+    inventory: ActorRef
+    payment: ActorRef
+    clock: SystemClock
+    ttl: timedelta
+    idle_seconds: float
+    ask_timeout: float
+    order_url_template: str
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class SessionActor(Actor):
+    kind = "session"
+
+    def __init__(self, session_id: str, registry: ActorRegistry, deps: SessionDeps) -> None:
+        super().__init__(f"session:{session_id}")
+        self.session_id = session_id
+        self.registry = registry
+        self.deps = deps
+        self.state: Session | None = None
+        self.snapshot: SessionView | None = None
+        self._idle_at = 0.0
+
+    # lifecycle ------------------------------------------------------------
+    async def started(self) -> None:
+        self.state = await self.deps.store.load_session(self.session_id)
+        self._touch()
+        if self.state is not None:
+            self._publish(self.state)
+        log.debug("actor_activated", kind=self.kind, session_id=self.session_id)
+
+    def _touch(self) -> None:
+        self._idle_at = trio.current_time() + self.deps.idle_seconds
+
+    def deadline(self) -> float:
+        if self.state is not None and self.state.status not in TERMINAL:
+            return min(self._idle_at, self.deps.clock.deadline(self.state.expires_at))
+        return self._idle_at
+
+    async def on_deadline(self) -> bool:
+        if self._due():
+            await self._expire()
+        if trio.current_time() >= self._idle_at:
+            stop = self.registry.passivate(self.session_id, self)
+            if stop:
+                log.debug("actor_passivated", kind=self.kind, session_id=self.session_id)
+            return stop
+        return False
+
+    def _due(self) -> bool:
+        s = self.state
+        return s is not None and s.status not in TERMINAL and self.deps.clock.now() >= s.expires_at
+
+    # messages -------------------------------------------------------------
+    async def receive(self, message: SessionMessage) -> SessionReply:
+        self._touch()
+        if self._due():
+            await self._expire()
+        try:
+            match message:
+                case Create():
+                    return await self._create(message)
+                case Get():
+                    return self._view()
+                case Update(command):
+                    return await self._update(command)
+                case Complete(command):
+                    return await self._complete(command)
+                case Cancel():
+                    return await self._cancel()
+                case Expire():
+                    return None
+        except RequestRejected as rejected:
+            return rejected
+        raise TypeError(f"unexpected message {type(message).__name__}")
+
+    # helpers --------------------------------------------------------------
+    def _publish(self, session: Session) -> SessionView:
+        view = SessionView(
+            session, pricing.quote(session, self.deps.catalog, self.deps.clock.now())
+        )
+        self.snapshot = view
+        return view
+
+    def _view(self) -> SessionView:
+        if self.snapshot is None:
+            raise RequestRejected("not_found", "Checkout session not found.", None, status=404)
+        return self.snapshot
+
+    def _current(self) -> Session:
+        if self.state is None:
+            raise RequestRejected("not_found", "Checkout session not found.", None, status=404)
+        return self.state
+
+    async def _commit(self, session: Session, events: tuple[OutboxEvent, ...] = ()) -> SessionView:
+        expected = None if self.state is None else self.state.version
+        stored = await self.deps.store.commit(Commit(session, expected, events=events))
+        self.state = stored
+        return self._publish(stored)
+
+    async def _hold_stock(self, session: Session) -> Session:
+        wants = checkout.wanted_stock(session)
+        short = await self.deps.inventory.ask(Hold(session.id, wants), self.deps.ask_timeout)
+        return replace(session, short_products=short)
+
+    def _settle(self, session: Session) -> Session:
+        return checkout.settle(session, self.deps.catalog, self.deps.clock.now())
+
+    @staticmethod
+    def _refuse_terminal(session: Session, action: str) -> None:
+        if session.status in (Status.CANCELED, Status.EXPIRED, Status.COMPLETED):
+            raise RequestRejected(
+                f"session_{session.status.value}",
+                f"The checkout session is {session.status.value}; it cannot be {action}.",
+                None,
+            )
+
+    # commands ---------------------------------------------------------------
+    async def _create(self, message: Create) -> SessionView:
+        if self.state is not None:
+            raise RequestRejected("session_exists", "Checkout session exists already.", None)
+        session = checkout.create(
+            message.command,
+            session_id=self.session_id,
+            merchant_id=message.merchant_id,
+            api_version=message.api_version,
+            catalog=self.deps.catalog,
+            now=self.deps.clock.now(),
+            ttl=self.deps.ttl,
+        )
+        session = self._settle(await self._hold_stock(session))
+        try:
+            return await self._commit(session)
+        except BaseException:
+            self.deps.inventory.tell(Release(self.session_id))
+            raise
+
+    async def _update(self, command: UpdateSession) -> SessionView:
+        current = self._current()
+        self._refuse_terminal(current, "updated")
+        now = self.deps.clock.now()
+        session = checkout.update(current, command, self.deps.catalog, now)
+        if command.lines is not UNSET:
+            session = await self._hold_stock(session)
+        return await self._commit(self._settle(session))
+
+    async def _cancel(self) -> SessionView:
+        current = self._current()
+        if current.status in TERMINAL:
+            raise RequestRejected(
+                "session_not_cancelable",
+                f"The checkout session is {current.status.value}; it cannot be canceled.",
+                None,
+                status=405,
+            )
+        session = replace(
+            current,
+            status=transition(current.status, Event.CANCEL),
+            updated_at=self.deps.clock.now(),
+        )
+        await self.deps.inventory.ask(Release(self.session_id), self.deps.ask_timeout)
+        return await self._commit(session)
+
+    async def _expire(self) -> None:
+        current = self._current()
+        session = replace(
+            current, status=transition(current.status, Event.EXPIRE), updated_at=current.expires_at
+        )
+        await self.deps.inventory.ask(Release(self.session_id), self.deps.ask_timeout)
+        await self._commit(session)
+        log.info("session_expired", session_id=self.session_id)
+
+    async def _complete(self, command: CompleteSession) -> SessionView:
+        current = self._current()
+        if current.status is Status.COMPLETED:
+            return self._view()  # a repeated complete never makes a second order
+        self._refuse_terminal(current, "completed")
+        now = self.deps.clock.now()
+        session = current
+        if command.buyer is not UNSET or command.order_notes is not None:
+            session = self._settle(
+                checkout.update(
+                    current,
+                    UpdateSession(
+                        buyer=command.buyer,
+                        order_notes=command.order_notes
+                        if command.order_notes is not None
+                        else UNSET,
+                    ),
+                    self.deps.catalog,
+                    now,
+                )
+            )
+        quote = pricing.quote(session, self.deps.catalog, now)
+        if not quote.ready:
+            return await self._commit(session) if session is not current else self._view()
+
+        paying = replace(session, status=transition(session.status, Event.BEGIN_COMPLETE))
+        self.snapshot = SessionView(paying, quote)
+        request = ChargeRequest(
+            credential=command.payment,
+            amount=quote.total,
+            currency=session.currency,
+            session_id=session.id,
+            merchant_id=session.merchant_id,
+            idempotency_key=f"{session.id}:{session.version}",
+        )
+        try:
+            outcome = await self.deps.payment.ask(Charge(request), self.deps.ask_timeout)
+        finally:
+            if self.snapshot is not None and self.snapshot.session is paying:
+                self._publish(current)
+        if isinstance(outcome, Charged):
+            return await self._place_order(paying, quote, outcome, now)
+        declined = replace(
+            paying,
+            status=transition(paying.status, Event.PAYMENT_FAILED),
+            notices=(
+                Message(
+                    MessageType.ERROR,
+                    outcome.message,
+                    "payment_declined",
+                    "$.payment_data",
+                    blocking=False,
+                ),
+            ),
+            updated_at=now,
+        )
+        return await self._commit(declined)
+
+    async def _place_order(
+        self, paying: Session, quote: pricing.Quote, charged: Charged, now: datetime
+    ) -> SessionView:
+        order_id = new_id("ord")
+        order = place_order(
+            paying,
+            quote,
+            order_id=order_id,
+            permalink_url=self.deps.order_url_template.format(order_id=order_id),
+            payment=charged.payment,
+            now=now,
+        )
+        completed = replace(
+            paying,
+            status=transition(paying.status, Event.PAYMENT_SUCCEEDED),
+            order=order,
+            notices=(),
+            updated_at=now,
+        )
+        event = OutboxEvent(
+            id=new_id("evt"),
+            type="order_create",
+            session_id=paying.id,
+            order_id=order_id,
+            api_version=paying.api_version,
+            created_at=now,
+        )
+        view = await self._commit(completed, (event,))
+        await self.deps.inventory.ask(Consume(self.session_id), self.deps.ask_timeout)
+        log.info("order_created", session_id=paying.id, order_id=order_id)
+        return view

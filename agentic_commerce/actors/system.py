@@ -1,0 +1,107 @@
+"""The actor system of one process: its services, the session registry and the
+root of the supervision tree.
+
+    root (one_for_one)
+    ├── services (one_for_one): inventory, payment, expiry sweeper   [permanent]
+    └── sessions: the registry of virtual session actors              [transient children]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import structlog
+
+from agentic_commerce.actors.clock import SystemClock
+from agentic_commerce.actors.expiry import run_sweeper
+from agentic_commerce.actors.inventory import InventoryActor
+from agentic_commerce.actors.payment import PaymentActor
+from agentic_commerce.actors.registry import ActorRegistry
+from agentic_commerce.actors.runtime import Actor, ActorRef, Mailbox, run_actor
+from agentic_commerce.actors.session import SessionActor, SessionDeps
+from agentic_commerce.actors.supervision import ChildSpec, Restart, RestartHook, Supervisor
+from agentic_commerce.config.settings import Settings
+from agentic_commerce.domain.catalog import Catalog
+from agentic_commerce.payments.base import Processor
+from agentic_commerce.payments.simulated import SimulatedProcessor
+from agentic_commerce.store.base import Store
+
+log = structlog.get_logger("agentic_commerce.system")
+
+
+def _permanent(factory: Callable[[], Actor], mailbox: Mailbox, kind: str) -> ChildSpec:
+    """A permanent service actor: a fresh instance at each restart, on a mailbox
+    (and so an address) that outlives restarts."""
+
+    async def run() -> None:
+        await run_actor(factory(), mailbox)
+
+    return ChildSpec(kind, run, Restart.PERMANENT, kind)
+
+
+class ActorSystem:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        catalog: Catalog,
+        clock: SystemClock | None = None,
+        processors: list[Processor] | None = None,
+        on_restart: RestartHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock or SystemClock()
+        if processors is None:
+            processors = [SimulatedProcessor()] if settings.simulated_payments else []
+        inventory_box = Mailbox(settings.mailbox_size)
+        payment_box = Mailbox(settings.mailbox_size)
+        self.inventory = ActorRef("inventory", inventory_box)
+        self.payment = ActorRef("payment", payment_box)
+        self.session_deps = SessionDeps(
+            store=store,
+            catalog=catalog,
+            inventory=self.inventory,
+            payment=self.payment,
+            clock=self.clock,
+            ttl=timedelta(seconds=settings.session_ttl_seconds),
+            idle_seconds=settings.actor_idle_seconds,
+            ask_timeout=settings.ask_timeout_seconds,
+            order_url_template=settings.order_url_template,
+        )
+        self.sessions = ActorRegistry(
+            "session",
+            lambda sid, registry: SessionActor(sid, registry, self.session_deps),
+            mailbox_size=settings.mailbox_size,
+            on_restart=on_restart,
+        )
+
+        async def sweeper() -> None:
+            await run_sweeper(store, self.sessions, self.clock, settings.expiry_sweep_seconds)
+
+        self.services = Supervisor(
+            "services",
+            [
+                _permanent(lambda: InventoryActor(store), inventory_box, "inventory"),
+                _permanent(lambda: PaymentActor(processors), payment_box, "payment"),
+                ChildSpec("expiry_sweeper", sweeper, Restart.PERMANENT, "expiry"),
+            ],
+            on_restart=on_restart,
+        )
+        self.root = Supervisor(
+            "root",
+            [
+                ChildSpec("services", self.services.run, Restart.PERMANENT, "supervisor"),
+                ChildSpec("sessions", self.sessions.run, Restart.PERMANENT, "supervisor"),
+            ],
+            on_restart=on_restart,
+        )
+
+    async def run(self) -> None:
+        """Seed stock, then run the tree; returns only if the root gives up (it raises)."""
+        if not self.store.durable:
+            log.warning("store_not_durable", detail="memory store: data is lost at exit")
+        await self.store.seed_stock({p.id: p.stock for p in self.catalog})
+        await self.root.run()

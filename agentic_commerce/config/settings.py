@@ -1,0 +1,127 @@
+"""Settings from the environment, with the embedded defaults that make the server
+run with no configuration at all (memory store, demo API key, demo catalog)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEMO_API_KEY = "api_key_demo_123"
+DEMO_MERCHANT = "merchant_demo"
+DEFAULT_CATALOG = Path(__file__).with_name("catalog.json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def parse_api_keys(raw: str) -> dict[str, str]:
+    """`key:merchant_id,key2:merchant_id2` to {key: merchant_id}."""
+    keys: dict[str, str] = {}
+    for entry in raw.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        key, sep, merchant = entry.rpartition(":")
+        if not sep or not key or not merchant:
+            raise SettingsError("API_KEYS entries must look like key:merchant_id")
+        keys[key] = merchant
+    if not keys:
+        raise SettingsError("API_KEYS is set but names no key")
+    return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    log_format: str = "json"
+    app_env: str = "development"
+    api_keys: dict[str, str] = field(default_factory=lambda: {DEMO_API_KEY: DEMO_MERCHANT})
+    demo_api_key: bool = True
+    mailbox_size: int = 256
+    ask_timeout_seconds: float = 10.0
+    actor_idle_seconds: float = 300.0
+    session_ttl_seconds: int = 3600
+    expiry_sweep_seconds: float = 5.0
+    catalog_file: Path = DEFAULT_CATALOG
+    simulated_payments: bool = True
+    order_url_template: str = "https://shop.example.com/orders/{order_id}"
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        level = env.get("LOG_LEVEL", "INFO").strip().upper()
+        if level not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        log_format = env.get("LOG_FORMAT", "json").strip().lower()
+        if log_format not in ("json", "console"):
+            raise SettingsError("LOG_FORMAT must be json or console")
+        app_env = env.get("APP_ENV", "development").strip().lower()
+        raw_keys = env.get("API_KEYS", "").strip()
+        template = env.get("ORDER_URL_TEMPLATE", cls.order_url_template)
+        if "{order_id}" not in template or not template.startswith(("http://", "https://")):
+            raise SettingsError("ORDER_URL_TEMPLATE must be an absolute URL with {order_id}")
+        return cls(
+            host=env.get("HOST", "127.0.0.1"),
+            port=_int(env, "PORT", 8080),
+            log_level=level,
+            log_format=log_format,
+            app_env=app_env,
+            api_keys=parse_api_keys(raw_keys) if raw_keys else {DEMO_API_KEY: DEMO_MERCHANT},
+            demo_api_key=not raw_keys,
+            mailbox_size=_int(env, "MAILBOX_SIZE", 256, minimum=1),
+            ask_timeout_seconds=_float(env, "ASK_TIMEOUT_SECONDS", 10.0),
+            actor_idle_seconds=_float(env, "ACTOR_IDLE_SECONDS", 300.0),
+            session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, minimum=1),
+            expiry_sweep_seconds=_float(env, "EXPIRY_SWEEP_SECONDS", 5.0),
+            catalog_file=Path(env.get("CATALOG_FILE") or DEFAULT_CATALOG),
+            simulated_payments=_bool(env, "SIMULATED_PAYMENTS", app_env != "production"),
+            order_url_template=template,
+        )

@@ -1,0 +1,65 @@
+"""Products and their prices: the only source of an amount, never the request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    id: str
+    title: str
+    unit_amount: int
+    stock: int
+    description: str | None = None
+    digital: bool = False
+    image_url: str | None = None
+    sku: str | None = None
+
+
+class CatalogError(ValueError):
+    """A catalog document that cannot be served (bad type, duplicate id, negative price)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    currency: str
+    products: Mapping[str, Product]
+
+    def get(self, product_id: str) -> Product | None:
+        return self.products.get(product_id)
+
+    def __iter__(self) -> Iterator[Product]:
+        return iter(self.products.values())
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Catalog:
+        """Build from `{"currency": "usd", "products": [{...}, ...]}`."""
+        currency = doc.get("currency", "usd")
+        if not isinstance(currency, str) or len(currency) != 3:
+            raise CatalogError("catalog currency must be a 3-letter ISO 4217 code")
+        products: dict[str, Product] = {}
+        for raw in doc.get("products", []):
+            try:
+                product = Product(
+                    id=str(raw["id"]),
+                    title=str(raw["title"]),
+                    unit_amount=int(raw["unit_amount"]),
+                    stock=int(raw["stock"]),
+                    description=raw.get("description"),
+                    digital=bool(raw.get("digital", False)),
+                    image_url=raw.get("image_url"),
+                    sku=raw.get("sku"),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CatalogError(f"bad product entry: {exc}") from exc
+            if product.unit_amount < 0 or product.stock < 0:
+                raise CatalogError(f"product {product.id}: negative price or stock")
+            if product.id in products:
+                raise CatalogError(f"duplicate product id {product.id}")
+            products[product.id] = product
+        if not products:
+            raise CatalogError("catalog has no products")
+        return cls(currency=currency.lower(), products=products)

@@ -1,0 +1,226 @@
+"""Pure checkout operations: a command and the current state in, the next state out.
+
+These functions never touch a store, a clock or a payment processor; the session
+actor supplies `now`, the catalog and the inventory outcome, and commits the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from agentic_commerce.domain import contact, pricing, shipping
+from agentic_commerce.domain.catalog import Catalog
+from agentic_commerce.domain.commands import (
+    UNSET,
+    CreateSession,
+    LineInput,
+    ShippingChoice,
+    UpdateSession,
+)
+from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.model import (
+    Buyer,
+    FulfillmentDetails,
+    Line,
+    Message,
+    MessageType,
+    Session,
+    Status,
+)
+from agentic_commerce.domain.state_machine import Event, transition
+
+
+def line_id(product_id: str) -> str:
+    """Line ids are derived from the product, so one product is one line."""
+    return f"li_{product_id}"
+
+
+def build_lines(inputs: tuple[LineInput, ...], catalog: Catalog) -> tuple[Line, ...]:
+    """Lines in request order; repeated products are merged into one line."""
+    quantities: dict[str, Decimal] = {}
+    for item in inputs:
+        if catalog.get(item.product_id) is None:
+            raise RequestRejected("invalid_item_id", "Unknown item id.", item.param)
+        quantities[item.product_id] = quantities.get(item.product_id, Decimal(0)) + item.quantity
+    return tuple(Line(line_id(pid), pid, qty) for pid, qty in quantities.items())
+
+
+def _phone_region(fulfillment: FulfillmentDetails | None) -> str | None:
+    if fulfillment is not None and fulfillment.address is not None:
+        return fulfillment.address.country.upper()
+    return None
+
+
+def _checked_buyer(buyer: Buyer, region: str | None, notices: list[Message]) -> Buyer | None:
+    """The buyer with a valid e-mail, or None with a notice when the e-mail is invalid."""
+    email = contact.normalized_email(buyer.email) if buyer.email is not None else None
+    if buyer.email is not None and email is None:
+        notices.append(
+            Message(
+                MessageType.ERROR, "The e-mail address is not valid.", "invalid", "$.buyer.email"
+            )
+        )
+        return None
+    phone = buyer.phone_number
+    if phone is not None and not contact.possible_phone(phone, region):
+        notices.append(
+            Message(
+                MessageType.ERROR,
+                "The phone number is not a possible number.",
+                "invalid",
+                "$.buyer.phone_number",
+            )
+        )
+        phone = None
+    return replace(buyer, email=email if email is not None else buyer.email, phone_number=phone)
+
+
+def _checked_fulfillment(details: FulfillmentDetails, notices: list[Message]) -> FulfillmentDetails:
+    """Fulfillment details with impossible contact fields dropped and reported."""
+    email, phone = details.email, details.phone_number
+    if email is not None:
+        email = contact.normalized_email(email)
+        if email is None:
+            notices.append(
+                Message(
+                    MessageType.ERROR,
+                    "The e-mail address is not valid.",
+                    "invalid",
+                    "$.fulfillment_details.email",
+                )
+            )
+    if phone is not None and not contact.possible_phone(phone, _phone_region(details)):
+        notices.append(
+            Message(
+                MessageType.ERROR,
+                "The phone number is not a possible number.",
+                "invalid",
+                "$.fulfillment_details.phone_number",
+            )
+        )
+        phone = None
+    return replace(details, email=email, phone_number=phone)
+
+
+def _resolve_shipping(
+    session: Session, choice: ShippingChoice, catalog: Catalog, now: datetime
+) -> str | None:
+    """The shipping option id a selection names, checked against this session's options."""
+    known_items = {line.id for line in session.lines} | {line.product_id for line in session.lines}
+    for index, item_id in enumerate(choice.item_ids):
+        if item_id not in known_items:
+            raise RequestRejected(
+                "invalid_item_id",
+                "item_ids must name line items of this session.",
+                f"{choice.param}.item_ids[{index}]",
+            )
+    q = pricing.quote(session, catalog, now)
+    if choice.option_id == shipping.DIGITAL_OPTION_ID and q.digital is not None:
+        return session.shipping_option_id
+    if not any(o.id == choice.option_id and o.type == "shipping" for o in q.options):
+        raise RequestRejected(
+            "invalid_fulfillment_option",
+            "Unknown fulfillment option for this session.",
+            f"{choice.param}.option_id",
+        )
+    return choice.option_id
+
+
+def settle(session: Session, catalog: Catalog, now: datetime) -> Session:
+    """Re-evaluate readiness after a content change (rule 3 of the state machine)."""
+    ready = pricing.quote(session, catalog, now).ready
+    status = transition(session.status, Event.EVALUATE, ready=ready)
+    return replace(session, status=status, updated_at=now)
+
+
+def create(
+    cmd: CreateSession,
+    *,
+    session_id: str,
+    merchant_id: str,
+    api_version: str,
+    catalog: Catalog,
+    now: datetime,
+    ttl: timedelta,
+) -> Session:
+    """A new session (status not yet settled: the actor reserves stock, then settles)."""
+    if cmd.currency.lower() != catalog.currency:
+        raise RequestRejected(
+            "unsupported_currency",
+            f"This merchant sells in {catalog.currency} only.",
+            "$.currency",
+        )
+    notices: list[Message] = []
+    fulfillment = (
+        _checked_fulfillment(cmd.fulfillment, notices) if cmd.fulfillment is not None else None
+    )
+    buyer = (
+        _checked_buyer(cmd.buyer, _phone_region(fulfillment), notices)
+        if cmd.buyer is not None
+        else None
+    )
+    session = Session(
+        id=session_id,
+        merchant_id=merchant_id,
+        api_version=api_version,
+        status=Status.NOT_READY_FOR_PAYMENT,
+        currency=catalog.currency,
+        lines=build_lines(cmd.lines, catalog),
+        created_at=now,
+        updated_at=now,
+        expires_at=now + ttl,
+        buyer=buyer,
+        fulfillment=fulfillment,
+        interventions=cmd.interventions,
+        locale=cmd.locale,
+        timezone=cmd.timezone,
+        quote_id=cmd.quote_id,
+        metadata=cmd.metadata,
+        order_notes=cmd.order_notes,
+        notices=tuple(notices),
+    )
+    if cmd.shipping is not None:
+        session = replace(
+            session, shipping_option_id=_resolve_shipping(session, cmd.shipping, catalog, now)
+        )
+    return session
+
+
+def update(session: Session, cmd: UpdateSession, catalog: Catalog, now: datetime) -> Session:
+    """The session with the update applied (absent fields kept, `None` clears)."""
+    notices: list[Message] = []
+    changed = replace(session, notices=())
+    if cmd.lines is not UNSET:
+        changed = replace(changed, lines=build_lines(cmd.lines, catalog))
+    if cmd.fulfillment is not UNSET:
+        fulfillment = (
+            _checked_fulfillment(cmd.fulfillment, notices) if cmd.fulfillment is not None else None
+        )
+        changed = replace(changed, fulfillment=fulfillment)
+    if cmd.buyer is not UNSET:
+        buyer = None
+        if cmd.buyer is not None:
+            checked = _checked_buyer(cmd.buyer, _phone_region(changed.fulfillment), notices)
+            buyer = checked if checked is not None else session.buyer
+        changed = replace(changed, buyer=buyer)
+    if cmd.shipping is not UNSET:
+        option = (
+            _resolve_shipping(changed, cmd.shipping, catalog, now)
+            if cmd.shipping is not None
+            else None
+        )
+        changed = replace(changed, shipping_option_id=option)
+    if cmd.order_notes is not UNSET:
+        changed = replace(changed, order_notes=cmd.order_notes)
+    return replace(changed, notices=tuple(notices))
+
+
+def wanted_stock(session: Session) -> dict[str, int]:
+    """Units to hold per product: whole quantities only (others are reported, not held)."""
+    wants: dict[str, int] = {}
+    for line in session.lines:
+        if line.quantity == line.quantity.to_integral_value() and line.quantity >= 1:
+            wants[line.product_id] = int(line.quantity)
+    return wants

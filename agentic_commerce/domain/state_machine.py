@@ -1,0 +1,79 @@
+"""The checkout session state machine: every transition in one table.
+
+Rules:
+1. Nothing else changes a session's status; callers ask `transition` for the next
+   status and it refuses anything the table does not list.
+2. `completed`, `canceled` and `expired` are terminal: no event leaves them.
+3. Readiness is data, not history: after any change of content the status is
+   `ready_for_payment` when the quote has no error message, else
+   `not_ready_for_payment` (`Event.EVALUATE` lists both targets).
+4. Completion is two steps: `BEGIN_COMPLETE` (only from a payable state) to
+   `complete_in_progress`, then the payment outcome: success to `completed`,
+   a decline or processing failure back to `ready_for_payment`, a 3-D Secure
+   challenge to `authentication_required`.
+5. Cancel and expiry are allowed from every non-terminal status.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from agentic_commerce.domain.model import Status
+
+
+class Event(StrEnum):
+    EVALUATE = "evaluate"
+    BEGIN_COMPLETE = "begin_complete"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_FAILED = "payment_failed"
+    AUTHENTICATION_NEEDED = "authentication_needed"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+
+
+class InvalidTransition(Exception):
+    def __init__(self, status: Status, event: Event) -> None:
+        super().__init__(f"{event.value} is not allowed in status {status.value}")
+        self.status = status
+        self.event = event
+
+
+TERMINAL: frozenset[Status] = frozenset({Status.COMPLETED, Status.CANCELED, Status.EXPIRED})
+
+_OPEN = (
+    Status.NOT_READY_FOR_PAYMENT,
+    Status.READY_FOR_PAYMENT,
+    Status.AUTHENTICATION_REQUIRED,
+)
+_READINESS = frozenset({Status.NOT_READY_FOR_PAYMENT, Status.READY_FOR_PAYMENT})
+
+TRANSITIONS: dict[tuple[Status, Event], frozenset[Status]] = {
+    **{(s, Event.EVALUATE): _READINESS for s in _OPEN},
+    (Status.READY_FOR_PAYMENT, Event.BEGIN_COMPLETE): frozenset({Status.COMPLETE_IN_PROGRESS}),
+    (Status.AUTHENTICATION_REQUIRED, Event.BEGIN_COMPLETE): frozenset(
+        {Status.COMPLETE_IN_PROGRESS}
+    ),
+    (Status.COMPLETE_IN_PROGRESS, Event.PAYMENT_SUCCEEDED): frozenset({Status.COMPLETED}),
+    (Status.COMPLETE_IN_PROGRESS, Event.PAYMENT_FAILED): frozenset({Status.READY_FOR_PAYMENT}),
+    (Status.COMPLETE_IN_PROGRESS, Event.AUTHENTICATION_NEEDED): frozenset(
+        {Status.AUTHENTICATION_REQUIRED}
+    ),
+    **{(s, Event.CANCEL): frozenset({Status.CANCELED}) for s in _OPEN},
+    (Status.COMPLETE_IN_PROGRESS, Event.CANCEL): frozenset({Status.CANCELED}),
+    **{(s, Event.EXPIRE): frozenset({Status.EXPIRED}) for s in _OPEN},
+    (Status.COMPLETE_IN_PROGRESS, Event.EXPIRE): frozenset({Status.EXPIRED}),
+}
+
+
+def allowed(status: Status, event: Event) -> bool:
+    return (status, event) in TRANSITIONS
+
+
+def transition(status: Status, event: Event, *, ready: bool = False) -> Status:
+    """The status after `event`; `ready` picks the target of `EVALUATE`."""
+    targets = TRANSITIONS.get((status, event))
+    if targets is None:
+        raise InvalidTransition(status, event)
+    if len(targets) == 1:
+        return next(iter(targets))
+    return Status.READY_FOR_PAYMENT if ready else Status.NOT_READY_FOR_PAYMENT

@@ -1,0 +1,127 @@
+"""The store interface: every durable fact goes through it.
+
+A state change is one `Commit`: the session with its new version (checked
+against the version it was read at), the idempotency record of the request it
+answers, and the outbox events it produced, written together or not at all.
+Inventory holds are separate atomic operations taken before a commit and
+released when the commit does not happen.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from agentic_commerce.domain.model import Order, Session
+
+
+class StoreError(Exception):
+    """Base of store failures."""
+
+
+class VersionConflict(StoreError):
+    """The session changed since it was read (or exists already, on create)."""
+
+
+class StoreUnavailable(StoreError):
+    """The backing service cannot be reached in time; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The stored answer to a request: replayed for a retry with the same body."""
+
+    scope: str
+    fingerprint: str
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    expires_at: float  # unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    id: str
+    type: str
+    session_id: str
+    order_id: str | None
+    api_version: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    session: Session
+    expected_version: int | None  # None: the session must not exist yet
+    idempotency: IdempotencyRecord | None = None
+    events: tuple[OutboxEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    product_id: str
+    on_hand: int  # units not yet sold
+    reserved: int  # units held by open sessions
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class Store(abc.ABC):
+    """One interface for the memory and Redis stores."""
+
+    durable: bool = False
+
+    # sessions and orders -------------------------------------------------
+    @abc.abstractmethod
+    async def load_session(self, session_id: str) -> Session | None: ...
+
+    @abc.abstractmethod
+    async def commit(self, commit: Commit) -> Session:
+        """Write atomically; returns the session as stored (version incremented)."""
+
+    @abc.abstractmethod
+    async def load_order(self, order_id: str) -> Order | None: ...
+
+    @abc.abstractmethod
+    async def load_idempotency(self, scope: str) -> IdempotencyRecord | None: ...
+
+    # inventory -----------------------------------------------------------
+    @abc.abstractmethod
+    async def seed_stock(self, levels: Mapping[str, int]) -> None:
+        """Set initial stock for products the store does not know yet."""
+
+    @abc.abstractmethod
+    async def hold(self, holder: str, wants: Mapping[str, int]) -> tuple[str, ...]:
+        """Make `holder`'s reservation exactly `wants`, per product, as far as stock allows.
+
+        A product that cannot be held in full is not held at all and is returned
+        as short; products the holder no longer wants are released.
+        """
+
+    @abc.abstractmethod
+    async def release(self, holder: str) -> None: ...
+
+    @abc.abstractmethod
+    async def consume(self, holder: str) -> None:
+        """Turn the holder's reservation into sold units."""
+
+    @abc.abstractmethod
+    async def stock(self, product_id: str) -> StockLevel: ...
+
+    # expiry index and outbox ----------------------------------------------
+    @abc.abstractmethod
+    async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:
+        """Open sessions whose `expires_at` has passed."""
+
+    @abc.abstractmethod
+    async def pending_events(self, limit: int = 100) -> list[OutboxEvent]: ...
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,113 @@
+"""The embedded store: process memory, no configuration, not durable.
+
+Every method runs without a checkpoint between its reads and writes, so under
+trio each one is atomic, which is all the `Store` contract asks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from agentic_commerce.domain.model import Order, Session
+from agentic_commerce.domain.state_machine import TERMINAL
+from agentic_commerce.store.base import (
+    Commit,
+    IdempotencyRecord,
+    OutboxEvent,
+    StockLevel,
+    Store,
+    VersionConflict,
+)
+
+
+class MemoryStore(Store):
+    durable = False
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._orders: dict[str, Order] = {}
+        self._idempotency: dict[str, IdempotencyRecord] = {}
+        self._on_hand: dict[str, int] = {}
+        self._holds: dict[str, dict[str, int]] = {}
+        self._reserved: dict[str, int] = {}
+        self._expiry: dict[str, datetime] = {}
+        self._outbox: list[OutboxEvent] = []
+
+    async def load_session(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    async def commit(self, commit: Commit) -> Session:
+        current = self._sessions.get(commit.session.id)
+        current_version = None if current is None else current.version
+        if current_version != commit.expected_version:
+            raise VersionConflict(commit.session.id)
+        stored = replace(commit.session, version=(current_version or 0) + 1)
+        self._sessions[stored.id] = stored
+        if stored.order is not None:
+            self._orders[stored.order.id] = stored.order
+        if stored.status in TERMINAL:
+            self._expiry.pop(stored.id, None)
+        else:
+            self._expiry[stored.id] = stored.expires_at
+        if commit.idempotency is not None:
+            self._idempotency[commit.idempotency.scope] = commit.idempotency
+        self._outbox.extend(commit.events)
+        return stored
+
+    async def load_order(self, order_id: str) -> Order | None:
+        return self._orders.get(order_id)
+
+    async def load_idempotency(self, scope: str) -> IdempotencyRecord | None:
+        record = self._idempotency.get(scope)
+        if record is not None and record.expires_at <= time.time():
+            del self._idempotency[scope]
+            return None
+        return record
+
+    async def seed_stock(self, levels: Mapping[str, int]) -> None:
+        for product_id, units in levels.items():
+            self._on_hand.setdefault(product_id, units)
+
+    async def hold(self, holder: str, wants: Mapping[str, int]) -> tuple[str, ...]:
+        current = self._holds.get(holder, {})
+        short: list[str] = []
+        granted: dict[str, int] = {}
+        for product_id in set(current) | set(wants):
+            mine = current.get(product_id, 0)
+            want = wants.get(product_id, 0)
+            free = self._on_hand.get(product_id, 0) - self._reserved.get(product_id, 0) + mine
+            if want > free:
+                short.append(product_id)
+                want = 0
+            self._reserved[product_id] = self._reserved.get(product_id, 0) - mine + want
+            if want:
+                granted[product_id] = want
+        if granted:
+            self._holds[holder] = granted
+        else:
+            self._holds.pop(holder, None)
+        return tuple(sorted(short))
+
+    async def release(self, holder: str) -> None:
+        for product_id, units in self._holds.pop(holder, {}).items():
+            self._reserved[product_id] -= units
+
+    async def consume(self, holder: str) -> None:
+        for product_id, units in self._holds.pop(holder, {}).items():
+            self._reserved[product_id] -= units
+            self._on_hand[product_id] -= units
+
+    async def stock(self, product_id: str) -> StockLevel:
+        return StockLevel(
+            product_id, self._on_hand.get(product_id, 0), self._reserved.get(product_id, 0)
+        )
+
+    async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:
+        due = sorted((at, sid) for sid, at in self._expiry.items() if at <= now)
+        return [sid for _, sid in due[:limit]]
+
+    async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
+        return self._outbox[:limit]

@@ -1,0 +1,92 @@
+"""Process entry: the actor supervision tree and the HTTP server in one trio nursery.
+
+The server stops on SIGINT/SIGTERM (graceful: hypercorn finishes open requests)
+or when the root supervisor gives up, which is the only fault that ends the
+process with a non-zero status.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from functools import partial
+
+import orjson
+import structlog
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.config.logging import configure_logging
+from agentic_commerce.config.settings import Settings, SettingsError
+from agentic_commerce.domain.catalog import Catalog, CatalogError
+from agentic_commerce.http.app import create_app
+from agentic_commerce.store.base import Store
+from agentic_commerce.store.memory import MemoryStore
+
+log = structlog.get_logger("agentic_commerce")
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    return Catalog.from_document(orjson.loads(settings.catalog_file.read_bytes()))
+
+
+def build_store(settings: Settings) -> Store:
+    return MemoryStore()
+
+
+def hypercorn_config(settings: Settings) -> HypercornConfig:
+    config = HypercornConfig()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.accesslog = None
+    config.errorlog = None
+    config.graceful_timeout = 5.0
+    return config
+
+
+async def _stop_on_signal(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("shutdown_requested", signal=signal.Signals(signum).name)
+            stop.set()
+            return
+
+
+async def run_server(settings: Settings) -> None:
+    catalog = load_catalog(settings)
+    store = build_store(settings)
+    system = ActorSystem(settings, store, catalog)
+    app = create_app(system)
+    if settings.demo_api_key:
+        log.warning("demo_api_key", detail="API_KEYS unset: the demo key is accepted")
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_on_signal, stop)
+        nursery.start_soon(system.run)
+        await system.sessions.wait_ready()
+        await nursery.start(
+            partial(serve, app, hypercorn_config(settings), shutdown_trigger=stop.wait)
+        )
+        log.info("server_started", host=settings.host, port=settings.port, store="memory")
+        await stop.wait()
+        nursery.cancel_scope.cancel()
+    await store.close()
+    log.info("server_stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
+        trio.run(run_server, settings)
+    except (SettingsError, CatalogError, OSError) as exc:
+        print(f"agentic-commerce-server: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
