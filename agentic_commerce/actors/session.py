@@ -62,21 +62,24 @@ class Create:
 @dataclass(frozen=True, slots=True)
 class Update:
     command: UpdateSession
+    merchant_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class Complete:
     command: CompleteSession
+    merchant_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
     command: CancelSession
+    merchant_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class Get:
-    pass
+    merchant_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,22 @@ class SessionDeps:
     idle_seconds: float
     ask_timeout: float
     order_url_template: str
+
+
+def not_found() -> RequestRejected:
+    return RequestRejected("not_found", "Checkout session not found.", None, status=404)
+
+
+def fresh_snapshot(actor: Actor | None, merchant_id: str, now: datetime) -> SessionView | None:
+    """A live actor's published view, when it can answer a read without a message:
+    same merchant, and not past an expiry the actor has yet to apply."""
+    view = actor.snapshot if isinstance(actor, SessionActor) else None
+    if view is None or view.session.merchant_id != merchant_id:
+        return None
+    session = view.session
+    if session.status not in TERMINAL and now >= session.expires_at:
+        return None
+    return view
 
 
 def new_id(prefix: str) -> str:
@@ -158,6 +177,10 @@ class SessionActor(Actor):
             match message:
                 case Create():
                     return await self._create(message)
+                case Expire():
+                    return None
+            self._check_owner(message.merchant_id)
+            match message:
                 case Get():
                     return self._view()
                 case Update(command):
@@ -166,10 +189,11 @@ class SessionActor(Actor):
                     return await self._complete(command)
                 case Cancel():
                     return await self._cancel()
-                case Expire():
-                    return None
         except RequestRejected as rejected:
             return rejected
+        finally:
+            if self.state is None:
+                self._idle_at = trio.current_time()  # unknown id: passivate at once
         raise TypeError(f"unexpected message {type(message).__name__}")
 
     # helpers --------------------------------------------------------------
@@ -180,14 +204,19 @@ class SessionActor(Actor):
         self.snapshot = view
         return view
 
+    def _check_owner(self, merchant_id: str) -> None:
+        """Another merchant's session does not exist for the caller."""
+        if self.state is None or self.state.merchant_id != merchant_id:
+            raise not_found()
+
     def _view(self) -> SessionView:
         if self.snapshot is None:
-            raise RequestRejected("not_found", "Checkout session not found.", None, status=404)
+            raise not_found()
         return self.snapshot
 
     def _current(self) -> Session:
         if self.state is None:
-            raise RequestRejected("not_found", "Checkout session not found.", None, status=404)
+            raise not_found()
         return self.state
 
     async def _commit(self, session: Session, events: tuple[OutboxEvent, ...] = ()) -> SessionView:

@@ -89,6 +89,8 @@ class Settings:
     catalog_file: Path = DEFAULT_CATALOG
     simulated_payments: bool = True
     order_url_template: str = "https://shop.example.com/orders/{order_id}"
+    shop_url: str = "https://shop.example.com"
+    psp_merchant_id: str = DEMO_MERCHANT
 
     @property
     def production(self) -> bool:
@@ -105,7 +107,11 @@ class Settings:
             raise SettingsError("LOG_FORMAT must be json or console")
         app_env = env.get("APP_ENV", "development").strip().lower()
         raw_keys = env.get("API_KEYS", "").strip()
-        template = env.get("ORDER_URL_TEMPLATE", cls.order_url_template)
+        shop_url = env.get("SHOP_URL", cls.shop_url).rstrip("/")
+        if not shop_url.startswith(("http://", "https://")):
+            raise SettingsError("SHOP_URL must be an absolute http(s) URL")
+        api_keys = parse_api_keys(raw_keys) if raw_keys else {DEMO_API_KEY: DEMO_MERCHANT}
+        template = env.get("ORDER_URL_TEMPLATE", f"{shop_url}/orders/{{order_id}}")
         if "{order_id}" not in template or not template.startswith(("http://", "https://")):
             raise SettingsError("ORDER_URL_TEMPLATE must be an absolute URL with {order_id}")
         return cls(
@@ -114,7 +120,7 @@ class Settings:
             log_level=level,
             log_format=log_format,
             app_env=app_env,
-            api_keys=parse_api_keys(raw_keys) if raw_keys else {DEMO_API_KEY: DEMO_MERCHANT},
+            api_keys=api_keys,
             demo_api_key=not raw_keys,
             mailbox_size=_int(env, "MAILBOX_SIZE", 256, minimum=1),
             ask_timeout_seconds=_float(env, "ASK_TIMEOUT_SECONDS", 10.0),
@@ -124,4 +130,6 @@ class Settings:
             catalog_file=Path(env.get("CATALOG_FILE") or DEFAULT_CATALOG),
             simulated_payments=_bool(env, "SIMULATED_PAYMENTS", app_env != "production"),
             order_url_template=template,
+            shop_url=shop_url,
+            psp_merchant_id=env.get("PSP_MERCHANT_ID") or next(iter(api_keys.values())),
         )

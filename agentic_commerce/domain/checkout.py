@@ -10,13 +10,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from agentic_commerce.domain import contact, pricing, shipping
+from agentic_commerce.domain import contact, pricing
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.domain.commands import (
     UNSET,
     CreateSession,
+    FulfillmentChoice,
     LineInput,
-    ShippingChoice,
     UpdateSession,
 )
 from agentic_commerce.domain.errors import RequestRejected
@@ -104,28 +104,41 @@ def _checked_fulfillment(details: FulfillmentDetails, notices: list[Message]) ->
     return replace(details, email=email, phone_number=phone)
 
 
-def _resolve_shipping(
-    session: Session, choice: ShippingChoice, catalog: Catalog, now: datetime
+def _resolve_choices(
+    session: Session, choices: tuple[FulfillmentChoice, ...], catalog: Catalog, now: datetime
 ) -> str | None:
-    """The shipping option id a selection names, checked against this session's options."""
+    """The shipping option id the selections name, each checked against this session.
+
+    Item ids may be line ids or product ids. A digital selection is checked and
+    needs nothing stored (digital delivery is the only digital option).
+    """
     known_items = {line.id for line in session.lines} | {line.product_id for line in session.lines}
-    for index, item_id in enumerate(choice.item_ids):
-        if item_id not in known_items:
+    options = {o.id: o for o in pricing.quote(session, catalog, now).options}
+    chosen: str | None = None
+    for choice in choices:
+        for index, item_id in enumerate(choice.item_ids):
+            if item_id not in known_items:
+                raise RequestRejected(
+                    "invalid_item_id",
+                    "item_ids must name line items of this session.",
+                    f"{choice.param}.item_ids[{index}]",
+                )
+        option = options.get(choice.option_id)
+        if option is None or (choice.type is not None and choice.type != option.type):
             raise RequestRejected(
-                "invalid_item_id",
-                "item_ids must name line items of this session.",
-                f"{choice.param}.item_ids[{index}]",
+                "invalid_fulfillment_option",
+                "Unknown fulfillment option for this session.",
+                choice.param if choice.type is None else f"{choice.param}.option_id",
             )
-    q = pricing.quote(session, catalog, now)
-    if choice.option_id == shipping.DIGITAL_OPTION_ID and q.digital is not None:
-        return session.shipping_option_id
-    if not any(o.id == choice.option_id and o.type == "shipping" for o in q.options):
-        raise RequestRejected(
-            "invalid_fulfillment_option",
-            "Unknown fulfillment option for this session.",
-            f"{choice.param}.option_id",
-        )
-    return choice.option_id
+        if option.type == "shipping":
+            if chosen is not None and chosen != option.id:
+                raise RequestRejected(
+                    "multiple_shipping_options",
+                    "Select one shipping option for all shipped items.",
+                    f"{choice.param}.option_id",
+                )
+            chosen = option.id
+    return chosen
 
 
 def settle(session: Session, catalog: Catalog, now: datetime) -> Session:
@@ -146,7 +159,7 @@ def create(
     ttl: timedelta,
 ) -> Session:
     """A new session (status not yet settled: the actor reserves stock, then settles)."""
-    if cmd.currency.lower() != catalog.currency:
+    if cmd.currency is not None and cmd.currency.lower() != catalog.currency:
         raise RequestRejected(
             "unsupported_currency",
             f"This merchant sells in {catalog.currency} only.",
@@ -181,10 +194,9 @@ def create(
         order_notes=cmd.order_notes,
         notices=tuple(notices),
     )
-    if cmd.shipping is not None:
-        session = replace(
-            session, shipping_option_id=_resolve_shipping(session, cmd.shipping, catalog, now)
-        )
+    if cmd.fulfillment_choices:
+        chosen = _resolve_choices(session, cmd.fulfillment_choices, catalog, now)
+        session = replace(session, shipping_option_id=chosen)
     return session
 
 
@@ -205,13 +217,11 @@ def update(session: Session, cmd: UpdateSession, catalog: Catalog, now: datetime
             checked = _checked_buyer(cmd.buyer, _phone_region(changed.fulfillment), notices)
             buyer = checked if checked is not None else session.buyer
         changed = replace(changed, buyer=buyer)
-    if cmd.shipping is not UNSET:
-        option = (
-            _resolve_shipping(changed, cmd.shipping, catalog, now)
-            if cmd.shipping is not None
-            else None
-        )
-        changed = replace(changed, shipping_option_id=option)
+    if cmd.fulfillment_choices is not UNSET:
+        choices = cmd.fulfillment_choices or ()
+        chosen = _resolve_choices(changed, choices, catalog, now)
+        if chosen is not None or not choices:
+            changed = replace(changed, shipping_option_id=chosen)
     if cmd.order_notes is not UNSET:
         changed = replace(changed, order_notes=cmd.order_notes)
     return replace(changed, notices=tuple(notices))

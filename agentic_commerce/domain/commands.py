@@ -31,21 +31,26 @@ class LineInput:
 
 
 @dataclass(frozen=True, slots=True)
-class ShippingChoice:
-    """A selected fulfillment option; `item_ids` may name line ids or product ids."""
+class FulfillmentChoice:
+    """A selected fulfillment option; `item_ids` may name line ids or product ids.
+
+    `param` is the JSONPath of the selection in the request (for error reports);
+    `type` is None when the version does not say (2025-09-29).
+    """
 
     option_id: str
+    param: str
+    type: str | None = None
     item_ids: tuple[str, ...] = ()
-    param: str = "$.selected_fulfillment_options[0]"
 
 
 @dataclass(frozen=True, slots=True)
 class CreateSession:
-    currency: str
+    currency: str | None  # None: the merchant's currency (2025-09-29 does not send one)
     lines: tuple[LineInput, ...]
     buyer: Buyer | None = None
     fulfillment: FulfillmentDetails | None = None
-    shipping: ShippingChoice | None = None
+    fulfillment_choices: tuple[FulfillmentChoice, ...] = ()
     interventions: tuple[str, ...] = ()
     locale: str | None = None
     timezone: str | None = None
@@ -59,7 +64,7 @@ class UpdateSession:
     buyer: Maybe[Buyer | None] = UNSET
     lines: Maybe[tuple[LineInput, ...]] = UNSET
     fulfillment: Maybe[FulfillmentDetails | None] = UNSET
-    shipping: Maybe[ShippingChoice | None] = UNSET
+    fulfillment_choices: Maybe[tuple[FulfillmentChoice, ...] | None] = UNSET
     order_notes: Maybe[str | None] = UNSET
 
 

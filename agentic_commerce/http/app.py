@@ -2,19 +2,68 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from quart import Response
+from quart import Response, g, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 
 from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.http.auth import ApiKeys
+from agentic_commerce.http.checkout import register_checkout
+from agentic_commerce.http.codecs.base import Storefront
+from agentic_commerce.http.errors import error_response
 from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.versions import Versions
+
+MAX_BODY_BYTES = 1024 * 1024
+ECHOED_HEADERS = ("Idempotency-Key",)
 
 
 def create_app(system: ActorSystem) -> QuartTrio:
+    settings = system.settings
     app = QuartTrio("agentic_commerce")
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["acs_system"] = system
+    storefront = Storefront(
+        shop_url=settings.shop_url,
+        psp_merchant_id=settings.psp_merchant_id,
+        environment="production" if settings.production else "sandbox",
+    )
+    versions = Versions(storefront)
+    keys = ApiKeys(settings.api_keys)
+
+    @app.before_request
+    async def request_id() -> None:
+        g.request_id = request.headers.get("Request-Id") or f"req_{secrets.token_hex(12)}"
+
+    @app.after_request
+    async def echo_headers(response: Response) -> Response:
+        response.headers["Request-Id"] = g.get("request_id", "")
+        for name in ECHOED_HEADERS:
+            value = request.headers.get(name)
+            if value is not None:
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(RequestRejected)
+    async def rejected(error: RequestRejected) -> Response:
+        return error_response(error, g.get("codec", versions.newest), versions)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+            status, "invalid_request"
+        )
+        message = {413: "The request body exceeds 1 MiB."}.get(status, error.name)
+        return error_response(
+            RequestRejected(code, message, None, status=status),
+            g.get("codec", versions.newest),
+            versions,
+        )
 
     @app.get("/health")
     async def health() -> Response:
@@ -29,9 +78,8 @@ def create_app(system: ActorSystem) -> QuartTrio:
             "store": await system.store.ping(),
         }
         ok = all(checks.values())
-        return json_response(
-            {"status": "ready" if ok else "unavailable", "checks": checks},
-            status=200 if ok else 503,
-        )
+        body = {"status": "ready" if ok else "unavailable", "checks": checks}
+        return json_response(body, status=200 if ok else 503)
 
+    register_checkout(app, system, versions, keys)
     return app

@@ -1,0 +1,149 @@
+"""What every version codec shares: the codec interface, request parsing with
+errors as JSONPaths, and small renderers of the canonical model."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from agentic_commerce.actors.session import SessionView
+from agentic_commerce.domain import model
+from agentic_commerce.domain.commands import (
+    CancelSession,
+    CompleteSession,
+    CreateSession,
+    UpdateSession,
+)
+from agentic_commerce.domain.errors import RequestRejected
+
+M = TypeVar("M", bound=BaseModel)
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Storefront:
+    """Merchant facts that responses show (links, the PSP account for payment handlers)."""
+
+    shop_url: str
+    psp_merchant_id: str
+    environment: str = "sandbox"
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    """Pydantic's error location as an RFC 9535 JSONPath (`$.items[0].id`)."""
+    path = "$"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+_CODES = {
+    "extra_forbidden": ("unknown_field", "Unknown field."),
+    "missing": ("missing_field", "Required field is missing."),
+}
+
+
+def parse(model_type: type[M], raw: bytes) -> M:
+    """Validate a JSON body; the first problem becomes a 400 with its JSONPath.
+
+    Messages are fixed texts: they never echo submitted values (which may be
+    card data or tokens).
+    """
+    try:
+        return model_type.model_validate_json(raw)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        if error["type"] == "json_invalid":
+            raise RequestRejected("invalid_json", "The request body is not valid JSON.") from None
+        if error["type"] == "model_type" and not error["loc"]:
+            raise RequestRejected(
+                "invalid_json", "The request body must be a JSON object."
+            ) from None
+        code, message = _CODES.get(error["type"], ("invalid_field", ""))
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        text = message or f"Invalid value: {error['msg']}."
+        raise RequestRejected(code, text, json_path(loc)) from None
+
+
+def timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, milliseconds precision."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def address(value: model.Address, *, with_company: bool) -> JSON:
+    body: JSON = {
+        "name": value.name,
+        "line_one": value.line_one,
+        "city": value.city,
+        "state": value.state,
+        "country": value.country,
+        "postal_code": value.postal_code,
+    }
+    if value.line_two is not None:
+        body["line_two"] = value.line_two
+    if with_company and value.company is not None:
+        body["company"] = value.company
+    return body
+
+
+def to_address(value: Any) -> model.Address:
+    """A request Address model (either version) as the canonical address."""
+    return model.Address(
+        name=value.name,
+        line_one=value.line_one,
+        line_two=value.line_two,
+        city=value.city,
+        state=value.state,
+        country=value.country,
+        postal_code=value.postal_code,
+        company=getattr(value, "company", None),
+    )
+
+
+def total(value: model.Total) -> JSON:
+    return {"type": value.type, "display_text": value.display_text, "amount": value.amount}
+
+
+class Codec(abc.ABC):
+    """One API version: request JSON to commands, canonical state to response JSON."""
+
+    version: str
+
+    def __init__(self, storefront: Storefront) -> None:
+        self.storefront = storefront
+
+    @abc.abstractmethod
+    def parse_create(self, raw: bytes) -> CreateSession: ...
+
+    @abc.abstractmethod
+    def parse_update(self, raw: bytes) -> UpdateSession: ...
+
+    @abc.abstractmethod
+    def parse_complete(self, raw: bytes) -> CompleteSession: ...
+
+    @abc.abstractmethod
+    def parse_cancel(self, raw: bytes) -> CancelSession: ...
+
+    @abc.abstractmethod
+    def render_session(self, view: SessionView) -> JSON: ...
+
+    def render_error(
+        self,
+        error: RequestRejected,
+        supported_versions: list[str] | None = None,
+    ) -> JSON:
+        body: JSON = {"type": error.type, "code": error.code, "message": error.message}
+        if error.param is not None:
+            body["param"] = error.param
+        if supported_versions is not None:
+            body["supported_versions"] = supported_versions
+        return body
