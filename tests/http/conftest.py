@@ -1,0 +1,155 @@
+"""The real app on a real actor system (memory store), behind a client that checks
+every ACP response body against the JSON Schema of its version."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+import pytest
+import trio
+
+from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.config.settings import Settings
+from agentic_commerce.http.app import create_app
+from agentic_commerce.store.memory import MemoryStore
+from agentic_commerce.supervisor import load_catalog
+from tests import acp_schema
+
+NEWEST = "2026-04-17"
+VERSIONS = ("2026-04-17", "2025-09-29")
+DEMO_KEY = "api_key_demo_123"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: Any  # case-insensitive
+
+
+class AcpClient:
+    """Sends ACP requests and validates every checkout response against the schema."""
+
+    def __init__(self, client: Any, version: str = NEWEST, key: str = DEMO_KEY) -> None:
+        self._client = client
+        self.version = version
+        self.key = key
+
+    def using(self, version: str) -> AcpClient:
+        return AcpClient(self._client, version, self.key)
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.key}", "API-Version": self.version}
+        headers.update(extra or {})
+        return {k: v for k, v in headers.items() if v is not None}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Reply:
+        data = raw if raw is not None else (orjson.dumps(body) if body is not None else b"")
+        sent = self.headers(headers)
+        if data:
+            sent.setdefault("Content-Type", content_type)
+        response = await self._client.open(path, method=method, data=data, headers=sent)
+        text = await response.get_data()
+        parsed = orjson.loads(text) if text else None
+        reply = Reply(response.status_code, parsed, response.headers)
+        self.check(reply, sent.get("API-Version"))
+        return reply
+
+    @staticmethod
+    def check(reply: Reply, version: str | None) -> None:
+        """Schema-validate the body: sessions on 2xx, the flat Error otherwise."""
+        schema_version = version if version in VERSIONS else NEWEST
+        assert reply.headers.get("Content-Type", "").startswith("application/json")
+        if 200 <= reply.status < 300:
+            acp_schema.assert_checkout_session(schema_version, reply.body)
+        else:
+            acp_schema.assert_error(schema_version, reply.body)
+
+    async def create(self, body: dict[str, Any], **kw: Any) -> Reply:
+        return await self.request("POST", "/checkout_sessions", body, **kw)
+
+    async def get(self, session_id: str, **kw: Any) -> Reply:
+        return await self.request("GET", f"/checkout_sessions/{session_id}", **kw)
+
+    async def update(self, session_id: str, body: dict[str, Any], **kw: Any) -> Reply:
+        return await self.request("POST", f"/checkout_sessions/{session_id}", body, **kw)
+
+    async def complete(self, session_id: str, body: dict[str, Any], **kw: Any) -> Reply:
+        return await self.request("POST", f"/checkout_sessions/{session_id}/complete", body, **kw)
+
+    async def cancel(self, session_id: str, body: dict[str, Any] | None = None, **kw: Any) -> Reply:
+        return await self.request("POST", f"/checkout_sessions/{session_id}/cancel", body, **kw)
+
+
+ADDRESS = {
+    "name": "Jane Doe",
+    "line_one": "1 Market St",
+    "city": "San Francisco",
+    "state": "CA",
+    "country": "US",
+    "postal_code": "94105",
+}
+
+
+def create_body(version: str, product: str = "item_123", quantity: int = 1, **extra: Any) -> Any:
+    """A minimal valid create body in the given version's shape."""
+    if version == "2025-09-29":
+        return {"items": [{"id": product, "quantity": quantity}], **extra}
+    item: dict[str, Any] = {"id": product}
+    if quantity != 1:
+        item["quantity"] = quantity
+    return {"currency": "usd", "line_items": [item], "capabilities": {}, **extra}
+
+
+def address_update(version: str, address: dict[str, str] | None = None) -> dict[str, Any]:
+    address = address or ADDRESS
+    if version == "2025-09-29":
+        return {"fulfillment_address": address}
+    return {"fulfillment_details": {"name": address["name"], "address": address}}
+
+
+def payment(version: str, token: str = "tok_test_ok") -> dict[str, Any]:
+    if version == "2025-09-29":
+        return {"payment_data": {"token": token, "provider": "stripe"}}
+    return {
+        "payment_data": {
+            "handler_id": "card_tokenized",
+            "instrument": {"type": "card", "credential": {"type": "spt", "token": token}},
+        }
+    }
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+async def system(nursery: trio.Nursery, settings: Settings) -> ActorSystem:
+    system = ActorSystem(settings, MemoryStore(), load_catalog(settings))
+    nursery.start_soon(system.run)
+    await system.sessions.wait_ready()
+    return system
+
+
+@pytest.fixture
+async def acp(system: ActorSystem) -> AsyncIterator[AcpClient]:
+    app = create_app(system)
+    async with app.test_app() as test_app:
+        yield AcpClient(test_app.test_client())
+
+
+def with_settings(**changes: Any) -> Settings:
+    return replace(Settings(), **changes)
