@@ -11,6 +11,7 @@ Its own timer expires the session at `expires_at`, and it passivates after
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ from agentic_commerce.domain.model import Message, MessageType, Session, Status
 from agentic_commerce.domain.orders import place_order
 from agentic_commerce.domain.state_machine import TERMINAL, Event, transition
 from agentic_commerce.payments.base import Charged, ChargeRequest
-from agentic_commerce.store.base import Commit, OutboxEvent, Store
+from agentic_commerce.store.base import Commit, IdempotencyRecord, OutboxEvent, Store
 
 if TYPE_CHECKING:
     from agentic_commerce.actors.registry import ActorRegistry
@@ -52,29 +53,56 @@ class SessionView:
     quote: pricing.Quote
 
 
+@dataclass(slots=True)
+class Answer:
+    """How to record the answer to an idempotent request.
+
+    The caller's codec renders the body (`render`); the actor writes the record
+    in the same commit as the state change it answers, or on its own when the
+    request changed nothing. `body` keeps the rendered bytes for the caller.
+    """
+
+    scope: str
+    fingerprint: str
+    status: int
+    expires_at: float
+    render: Callable[[SessionView], bytes]
+    body: bytes | None = None
+
+    def record(self, view: SessionView) -> IdempotencyRecord:
+        self.body = self.render(view)
+        return IdempotencyRecord(
+            self.scope, self.fingerprint, self.status, self.body, (), self.expires_at
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Create:
     command: CreateSession
     merchant_id: str
     api_version: str
+    answer: Answer | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Update:
     command: UpdateSession
     merchant_id: str
+    answer: Answer | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Complete:
     command: CompleteSession
     merchant_id: str
+    answer: Answer | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
     command: CancelSession
     merchant_id: str
+    answer: Answer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +165,7 @@ class SessionActor(Actor):
         self.state: Session | None = None
         self.snapshot: SessionView | None = None
         self._idle_at = 0.0
+        self._answer: Answer | None = None  # of the message being handled
 
     # lifecycle ------------------------------------------------------------
     async def started(self) -> None:
@@ -173,27 +202,36 @@ class SessionActor(Actor):
         self._touch()
         if self._due():
             await self._expire()
+        self._answer = None if isinstance(message, Get | Expire) else message.answer
         try:
-            match message:
-                case Create():
-                    return await self._create(message)
-                case Expire():
-                    return None
-            self._check_owner(message.merchant_id)
-            match message:
-                case Get():
-                    return self._view()
-                case Update(command):
-                    return await self._update(command)
-                case Complete(command):
-                    return await self._complete(command)
-                case Cancel():
-                    return await self._cancel()
+            reply = await self._dispatch(message)
+            if isinstance(reply, SessionView) and self._answer and self._answer.body is None:
+                # Answered without a state change: the record is written on its own.
+                await self.deps.store.put_idempotency(self._answer.record(reply))
+            return reply
         except RequestRejected as rejected:
             return rejected
         finally:
+            self._answer = None
             if self.state is None:
                 self._idle_at = trio.current_time()  # unknown id: passivate at once
+
+    async def _dispatch(self, message: SessionMessage) -> SessionView | None:
+        match message:
+            case Create():
+                return await self._create(message)
+            case Expire():
+                return None
+        self._check_owner(message.merchant_id)
+        match message:
+            case Get():
+                return self._view()
+            case Update(command):
+                return await self._update(command)
+            case Complete(command):
+                return await self._complete(command)
+            case Cancel():
+                return await self._cancel()
         raise TypeError(f"unexpected message {type(message).__name__}")
 
     # helpers --------------------------------------------------------------
@@ -220,10 +258,20 @@ class SessionActor(Actor):
         return self.state
 
     async def _commit(self, session: Session, events: tuple[OutboxEvent, ...] = ()) -> SessionView:
+        """Write the new state, the request's answer and its events in one commit."""
         expected = None if self.state is None else self.state.version
-        stored = await self.deps.store.commit(Commit(session, expected, events=events))
+        quote = pricing.quote(session, self.deps.catalog, self.deps.clock.now())
+        answer = self._answer
+        record = answer.record(SessionView(session, quote)) if answer is not None else None
+        try:
+            stored = await self.deps.store.commit(Commit(session, expected, record, events))
+        except BaseException:
+            if answer is not None:
+                answer.body = None
+            raise
         self.state = stored
-        return self._publish(stored)
+        self.snapshot = SessionView(stored, quote)
+        return self.snapshot
 
     async def _hold_stock(self, session: Session) -> Session:
         wants = checkout.wanted_stock(session)

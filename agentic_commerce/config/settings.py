@@ -90,6 +90,7 @@ class Settings:
     simulated_payments: bool = True
     order_url_template: str = "https://shop.example.com/orders/{order_id}"
     shop_url: str = "https://shop.example.com"
+    idempotency_ttl_seconds: int = 86400
     psp_merchant_id: str = DEMO_MERCHANT
 
     @property
@@ -131,5 +132,6 @@ class Settings:
             simulated_payments=_bool(env, "SIMULATED_PAYMENTS", app_env != "production"),
             order_url_template=template,
             shop_url=shop_url,
+            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
             psp_merchant_id=env.get("PSP_MERCHANT_ID") or next(iter(api_keys.values())),
         )

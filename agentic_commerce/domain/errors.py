@@ -7,7 +7,8 @@ class RequestRejected(Exception):
     """The request cannot be applied; nothing was changed.
 
     `param` is an RFC 9535 JSONPath into the request body. `status` is the HTTP
-    status the front end should answer with.
+    status the front end should answer with; `retry_after` makes it a
+    `Retry-After` header.
     """
 
     def __init__(
@@ -18,6 +19,7 @@ class RequestRejected(Exception):
         *,
         status: int = 400,
         type: str = "invalid_request",
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -25,3 +27,4 @@ class RequestRejected(Exception):
         self.param = param
         self.status = status
         self.type = type
+        self.retry_after = retry_after  # seconds, for retryable refusals

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from quart import Quart, Response, g, request
 
 from agentic_commerce.actors.runtime import ActorError
 from agentic_commerce.actors.session import (
+    Answer,
     Cancel,
     Complete,
     Create,
@@ -24,7 +26,8 @@ from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.codecs.base import Codec
 from agentic_commerce.http.errors import from_actor_error
-from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.idempotency import Idempotency
+from agentic_commerce.http.responses import JSON_TYPE, json_response
 from agentic_commerce.http.versions import Versions
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -39,6 +42,11 @@ class Caller:
 def register_checkout(app: Quart, system: ActorSystem, versions: Versions, keys: ApiKeys) -> None:
     sessions = system.sessions
     timeout = system.settings.ask_timeout_seconds
+    idempotency = Idempotency(
+        system.store,
+        ttl_seconds=system.settings.idempotency_ttl_seconds,
+        claim_seconds=2 * timeout,
+    )
 
     def caller() -> Caller:
         merchant = keys.merchant_for(request.headers.get("Authorization"))
@@ -73,12 +81,43 @@ def register_checkout(app: Quart, system: ActorSystem, versions: Versions, keys:
             raise RequestRejected("not_found", "Checkout session not found.", None, status=404)
         return session_id
 
+    async def post(
+        who: Caller,
+        session_id: str,
+        status: int,
+        message: Callable[[bytes, Answer | None], Any],
+    ) -> Response:
+        """Run a POST as one actor message, through idempotency when a key is sent."""
+        raw = await body()
+        key = Idempotency.key_of(request.headers.get("Idempotency-Key"), who.codec)
+        if key is None:
+            return render(who, await ask(session_id, message(raw, None)), status)
+        outcome = await idempotency.run(
+            key=key,
+            merchant_id=who.merchant_id,
+            method=request.method,
+            path=request.path,
+            raw=raw,
+            codec=who.codec,
+            status=status,
+            call=lambda answer: ask(session_id, message(raw, answer)),
+        )
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+        return Response(
+            outcome.body, status=outcome.status, headers=headers, content_type=JSON_TYPE
+        )
+
     @app.post("/checkout_sessions")
     async def create_session() -> Response:
         who = caller()
-        command = who.codec.parse_create(await body())
-        message = Create(command, who.merchant_id, who.codec.version)
-        return render(who, await ask(new_id("cs"), message), 201)
+        return await post(
+            who,
+            new_id("cs"),
+            201,
+            lambda raw, answer: Create(
+                who.codec.parse_create(raw), who.merchant_id, who.codec.version, answer
+            ),
+        )
 
     @app.get("/checkout_sessions/<session_id>")
     async def get_session(session_id: str) -> Response:
@@ -94,17 +133,29 @@ def register_checkout(app: Quart, system: ActorSystem, versions: Versions, keys:
     @app.post("/checkout_sessions/<session_id>")
     async def update_session(session_id: str) -> Response:
         who = caller()
-        command = who.codec.parse_update(await body())
-        return render(who, await ask(known(session_id), Update(command, who.merchant_id)))
+        return await post(
+            who,
+            known(session_id),
+            200,
+            lambda raw, answer: Update(who.codec.parse_update(raw), who.merchant_id, answer),
+        )
 
     @app.post("/checkout_sessions/<session_id>/complete")
     async def complete_session(session_id: str) -> Response:
         who = caller()
-        command = who.codec.parse_complete(await body())
-        return render(who, await ask(known(session_id), Complete(command, who.merchant_id)))
+        return await post(
+            who,
+            known(session_id),
+            200,
+            lambda raw, answer: Complete(who.codec.parse_complete(raw), who.merchant_id, answer),
+        )
 
     @app.post("/checkout_sessions/<session_id>/cancel")
     async def cancel_session(session_id: str) -> Response:
         who = caller()
-        command = who.codec.parse_cancel(await body())
-        return render(who, await ask(known(session_id), Cancel(command, who.merchant_id)))
+        return await post(
+            who,
+            known(session_id),
+            200,
+            lambda raw, answer: Cancel(who.codec.parse_cancel(raw), who.merchant_id, answer),
+        )

@@ -10,7 +10,7 @@ from agentic_commerce.http.codecs.base import Codec
 from agentic_commerce.http.responses import json_response
 from agentic_commerce.http.versions import VersionRejected, Versions
 
-RETRY_AFTER_SECONDS = "1"
+RETRY_AFTER_SECONDS = 1
 
 
 def from_actor_error(error: ActorError) -> RequestRejected:
@@ -25,7 +25,12 @@ def from_actor_error(error: ActorError) -> RequestRejected:
         )
     code = {MailboxFull: "overloaded", AskTimeout: "timeout"}.get(type(error), "unavailable")
     return RequestRejected(
-        code, "The service is busy; retry shortly.", None, status=503, type="service_unavailable"
+        code,
+        "The service is busy; retry shortly.",
+        None,
+        status=503,
+        type="service_unavailable",
+        retry_after=RETRY_AFTER_SECONDS,
     )
 
 
@@ -34,6 +39,6 @@ def error_response(error: RequestRejected, codec: Codec, versions: Versions) -> 
     headers: dict[str, str] = {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="acp"'
-    if error.status == 503:
-        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return json_response(codec.render_error(error, supported), error.status, headers)

@@ -89,6 +89,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def load_idempotency(self, scope: str) -> IdempotencyRecord | None: ...
 
+    @abc.abstractmethod
+    async def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Record an answer that came with no state change (a refusal, a no-op)."""
+
+    @abc.abstractmethod
+    async def claim_idempotency(self, scope: str, ttl_seconds: float) -> bool:
+        """Mark a key in flight; False when another request holds it. The claim
+        lapses after `ttl_seconds`, so a process that dies cannot block a key."""
+
+    @abc.abstractmethod
+    async def release_idempotency(self, scope: str) -> None: ...
+
     # inventory -----------------------------------------------------------
     @abc.abstractmethod
     async def seed_stock(self, levels: Mapping[str, int]) -> None:

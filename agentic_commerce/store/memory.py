@@ -23,6 +23,9 @@ from agentic_commerce.store.base import (
 )
 
 
+PURGE_EVERY = 1024
+
+
 class MemoryStore(Store):
     durable = False
 
@@ -30,6 +33,8 @@ class MemoryStore(Store):
         self._sessions: dict[str, Session] = {}
         self._orders: dict[str, Order] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
+        self._claims: dict[str, float] = {}
+        self._writes = 0
         self._on_hand: dict[str, int] = {}
         self._holds: dict[str, dict[str, int]] = {}
         self._reserved: dict[str, int] = {}
@@ -53,7 +58,7 @@ class MemoryStore(Store):
         else:
             self._expiry[stored.id] = stored.expires_at
         if commit.idempotency is not None:
-            self._idempotency[commit.idempotency.scope] = commit.idempotency
+            self._remember(commit.idempotency)
         self._outbox.extend(commit.events)
         return stored
 
@@ -66,6 +71,29 @@ class MemoryStore(Store):
             del self._idempotency[scope]
             return None
         return record
+
+    async def put_idempotency(self, record: IdempotencyRecord) -> None:
+        self._remember(record)
+
+    def _remember(self, record: IdempotencyRecord) -> None:
+        """Keep a record; every so often drop expired ones so memory stays bounded."""
+        self._idempotency[record.scope] = record
+        self._writes += 1
+        if self._writes % PURGE_EVERY == 0:
+            now = time.time()
+            for scope in [s for s, r in self._idempotency.items() if r.expires_at <= now]:
+                del self._idempotency[scope]
+
+    async def claim_idempotency(self, scope: str, ttl_seconds: float) -> bool:
+        now = time.monotonic()
+        held = self._claims.get(scope)
+        if held is not None and held > now:
+            return False
+        self._claims[scope] = now + ttl_seconds
+        return True
+
+    async def release_idempotency(self, scope: str) -> None:
+        self._claims.pop(scope, None)
 
     async def seed_stock(self, levels: Mapping[str, int]) -> None:
         for product_id, units in levels.items():

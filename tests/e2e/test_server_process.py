@@ -20,6 +20,7 @@ def test_full_checkout_over_http_and_clean_shutdown() -> None:
             assert http.get("/ready").json()["status"] == "ready"
             created = http.post(
                 "/checkout_sessions",
+                headers={"Idempotency-Key": "e2e-create-1"},
                 json={
                     "currency": "usd",
                     "line_items": [{"id": "laptop_pro_16_inch"}],
@@ -42,6 +43,7 @@ def test_full_checkout_over_http_and_clean_shutdown() -> None:
             session_id = created.json()["id"]
             completed = http.post(
                 f"/checkout_sessions/{session_id}/complete",
+                headers={"Idempotency-Key": "e2e-complete-1"},
                 json={
                     "payment_data": {
                         "handler_id": "card_tokenized",

@@ -3,6 +3,7 @@ every ACP response body against the JSON Schema of its version."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -41,8 +42,17 @@ class AcpClient:
     def using(self, version: str) -> AcpClient:
         return AcpClient(self._client, version, self.key)
 
-    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.key}", "API-Version": self.version}
+    def headers(
+        self, extra: dict[str, str | None] | None = None, method: str = "GET"
+    ) -> dict[str, str]:
+        """Auth and version headers, and a fresh Idempotency-Key on every POST
+        (pass `{"Idempotency-Key": None}` to send none)."""
+        headers: dict[str, str | None] = {
+            "Authorization": f"Bearer {self.key}",
+            "API-Version": self.version,
+        }
+        if method == "POST":
+            headers["Idempotency-Key"] = f"idem_{uuid.uuid4().hex}"
         headers.update(extra or {})
         return {k: v for k, v in headers.items() if v is not None}
 
@@ -52,12 +62,12 @@ class AcpClient:
         path: str,
         body: Any = None,
         *,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str | None] | None = None,
         raw: bytes | None = None,
         content_type: str = "application/json",
     ) -> Reply:
         data = raw if raw is not None else (orjson.dumps(body) if body is not None else b"")
-        sent = self.headers(headers)
+        sent = self.headers(headers, method)
         if data:
             sent.setdefault("Content-Type", content_type)
         response = await self._client.open(path, method=method, data=data, headers=sent)

@@ -1,0 +1,144 @@
+"""Spec-exact idempotency for POST endpoints.
+
+- 2025-09-29: `Idempotency-Key` optional; a retry with the same body gets the
+  first answer; a different body gets 409 `idempotency_conflict`.
+- 2026-04-17: the key is required (400 `idempotency_key_required`); a replay
+  carries `Idempotent-Replayed: true`; a different body gets 422
+  `idempotency_conflict`; a retry while the first request runs gets 409
+  `idempotency_in_flight` with `Retry-After` (2025-09-29 answers the same case
+  with its `request_not_idempotent` type).
+- Keys are scoped to (merchant, method, path). Bodies compare by an RFC 8785
+  canonical JSON fingerprint: key order and `1.0` vs `1` do not matter, `null`
+  differs from absent, array order matters.
+- 5xx answers are never stored; 2xx and 4xx answers live `ttl_seconds`. A
+  state change's answer is written in the same store commit as the change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+import rfc8785
+
+from agentic_commerce.actors.session import Answer, SessionView
+from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.http.codecs.base import Codec
+from agentic_commerce.store.base import IdempotencyRecord, Store
+
+MAX_KEY_LENGTH = 255
+KEY_REQUIRED_FROM = "2026-04-17"
+RETRY_AFTER_SECONDS = 1
+
+
+def fingerprint(raw: bytes) -> str:
+    """SHA-256 of the body's canonical JSON (of the raw bytes when it is not JSON)."""
+    try:
+        canonical = rfc8785.dumps(orjson.loads(raw)) if raw.strip() else b""
+    except (orjson.JSONDecodeError, rfc8785.CanonicalizationError, TypeError, ValueError):
+        canonical = b"raw:" + raw
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """An answer ready to send: fresh, or replayed from the store."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+class InFlight(RequestRejected):
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            "idempotency_in_flight",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            None,
+            status=409,
+            type="invalid_request" if version >= KEY_REQUIRED_FROM else "request_not_idempotent",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+
+
+class Idempotency:
+    def __init__(self, store: Store, ttl_seconds: float, claim_seconds: float) -> None:
+        self.store = store
+        self.ttl_seconds = ttl_seconds
+        self.claim_seconds = claim_seconds
+
+    @staticmethod
+    def key_of(header: str | None, codec: Codec) -> str | None:
+        if header is None or header == "":
+            if codec.version >= KEY_REQUIRED_FROM:
+                raise RequestRejected(
+                    "idempotency_key_required", "The Idempotency-Key header is required."
+                )
+            return None
+        if len(header) > MAX_KEY_LENGTH:
+            raise RequestRejected(
+                "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
+            )
+        return header
+
+    async def run(
+        self,
+        *,
+        key: str,
+        merchant_id: str,
+        method: str,
+        path: str,
+        raw: bytes,
+        codec: Codec,
+        status: int,
+        call: Callable[[Answer], Awaitable[SessionView]],
+    ) -> Outcome:
+        """Answer once per (merchant, method, path, key): run `call` or replay."""
+        scope = f"{merchant_id}\x1f{method}\x1f{path}\x1f{key}"
+        digest = fingerprint(raw)
+        stored = await self.store.load_idempotency(scope)
+        if stored is not None:
+            return self._replay(stored, digest, codec)
+        if not await self.store.claim_idempotency(scope, self.claim_seconds):
+            raise InFlight(codec.version)
+        try:
+            stored = await self.store.load_idempotency(scope)  # finished since we looked?
+            if stored is not None:
+                return self._replay(stored, digest, codec)
+            answer = Answer(
+                scope=scope,
+                fingerprint=digest,
+                status=status,
+                expires_at=time.time() + self.ttl_seconds,
+                render=lambda view: orjson.dumps(codec.render_session(view)),
+            )
+            try:
+                view = await call(answer)
+            except RequestRejected as refused:
+                if refused.status < 500:
+                    body = orjson.dumps(codec.render_error(refused))
+                    await self.store.put_idempotency(
+                        IdempotencyRecord(
+                            scope, digest, refused.status, body, (), answer.expires_at
+                        )
+                    )
+                raise
+            body = answer.body if answer.body is not None else answer.render(view)
+            return Outcome(status, body)
+        finally:
+            await self.store.release_idempotency(scope)
+
+    @staticmethod
+    def _replay(stored: IdempotencyRecord, digest: str, codec: Codec) -> Outcome:
+        if stored.fingerprint != digest:
+            conflict_status = 422 if codec.version >= KEY_REQUIRED_FROM else 409
+            raise RequestRejected(
+                "idempotency_conflict",
+                "This Idempotency-Key was used with a different request body.",
+                None,
+                status=conflict_status,
+            )
+        return Outcome(stored.status, stored.body, replayed=True)
