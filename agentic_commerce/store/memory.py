@@ -22,7 +22,6 @@ from agentic_commerce.store.base import (
     VersionConflict,
 )
 
-
 PURGE_EVERY = 1024
 
 
