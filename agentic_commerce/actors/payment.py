@@ -1,12 +1,31 @@
-"""The payment actor: routes each charge to the processor that accepts its token."""
+"""The payment actor: routes each charge to the processor that accepts its token.
+
+Charges wait on remote PSPs, so the actor handles many at once (bounded by
+`concurrency`); each processor bounds its own concurrency towards its PSP, and
+every call has a timeout. A processor that cannot answer yields
+`PaymentUnavailable` as a value: the session stays payable and the agent may
+retry (the processor's idempotency key makes the retry safe).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import structlog
+import trio
+
 from agentic_commerce.actors.runtime import Actor
-from agentic_commerce.payments.base import ChargeRequest, Declined, PaymentOutcome, Processor
+from agentic_commerce.payments.base import (
+    ChargeRequest,
+    Declined,
+    PaymentOutcome,
+    PaymentUnavailable,
+    Processor,
+    token_digest,
+)
+
+log = structlog.get_logger("agentic_commerce.payment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +39,34 @@ UNSUPPORTED = Declined("unsupported_payment_method", "This payment method is not
 class PaymentActor(Actor):
     kind = "payment"
 
-    def __init__(self, processors: Sequence[Processor]) -> None:
+    def __init__(
+        self, processors: Sequence[Processor], timeout: float, concurrency: int = 64
+    ) -> None:
         super().__init__("payment")
         self.processors = tuple(processors)
+        self.timeout = timeout
+        self.concurrency = concurrency
 
-    async def receive(self, message: Charge) -> PaymentOutcome:
-        for processor in self.processors:
-            if processor.accepts(message.request.credential):
-                return await processor.charge(message.request)
-        return UNSUPPORTED
+    async def receive(self, message: Charge) -> PaymentOutcome | PaymentUnavailable:
+        request = message.request
+        processor = next((p for p in self.processors if p.accepts(request.credential)), None)
+        if processor is None:
+            return UNSUPPORTED
+        started = trio.current_time()
+        outcome: PaymentOutcome | PaymentUnavailable
+        try:
+            with trio.fail_after(self.timeout):
+                outcome = await processor.charge(request)
+        except trio.TooSlowError:
+            outcome = PaymentUnavailable(f"{processor.name} did not answer in time")
+        except PaymentUnavailable as unavailable:
+            outcome = unavailable
+        log.info(
+            "payment_attempt",
+            processor=processor.name,
+            session_id=request.session_id,
+            token=token_digest(request.credential.token),
+            outcome=type(outcome).__name__,
+            seconds=round(trio.current_time() - started, 3),
+        )
+        return outcome

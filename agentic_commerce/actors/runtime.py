@@ -132,6 +132,9 @@ class Actor:
     """
 
     kind: ClassVar[str] = "actor"
+    # Messages handled at once. 1 (the default) is a classic actor; more suits a
+    # stateless router whose messages wait on IO (the payment actor).
+    concurrency: int = 1
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -167,6 +170,33 @@ class ActorHandle:
             self.scope.cancel()
 
 
+async def _handle(actor: Actor, envelope: Envelope) -> None:
+    """Handle one message; if it raises, its asker gets `ActorCrashed` (no redelivery)."""
+    try:
+        result = await actor.receive(envelope.message)
+    except BaseException as exc:
+        if envelope.reply is not None:
+            envelope.reply.fail(ActorCrashed(f"{actor.name} crashed: {type(exc).__name__}"))
+        raise
+    if envelope.reply is not None:
+        envelope.reply.set(result)
+
+
+async def _run_concurrent(actor: Actor, mailbox: Mailbox) -> None:
+    slots = trio.Semaphore(actor.concurrency)
+
+    async def handle(envelope: Envelope) -> None:
+        try:
+            await _handle(actor, envelope)
+        finally:
+            slots.release()
+
+    async with trio.open_nursery() as nursery:
+        async for envelope in mailbox.receive:
+            await slots.acquire()
+            nursery.start_soon(handle, envelope)
+
+
 async def run_actor(actor: Actor, mailbox: Mailbox, handle: ActorHandle | None = None) -> None:
     """Run `actor` until it stops normally; an exception means it crashed.
 
@@ -174,6 +204,13 @@ async def run_actor(actor: Actor, mailbox: Mailbox, handle: ActorHandle | None =
     `ActorCrashed` reply and is not redelivered.
     """
     handle = handle or ActorHandle()
+    if actor.concurrency > 1:
+        with trio.CancelScope() as scope:
+            handle.scope = scope
+            await actor.started()
+            await _run_concurrent(actor, mailbox)
+            return
+        raise ActorKilled(actor.name)
     current: Envelope | None = None
     with trio.CancelScope() as scope:
         handle.scope = scope
@@ -188,9 +225,7 @@ async def run_actor(actor: Actor, mailbox: Mailbox, handle: ActorHandle | None =
                         return
                     continue
                 assert current is not None
-                result = await actor.receive(current.message)
-                if current.reply is not None:
-                    current.reply.set(result)
+                await _handle(actor, current)
         except BaseException as exc:
             if current is not None and current.reply is not None:
                 current.reply.fail(ActorCrashed(f"{actor.name} crashed: {type(exc).__name__}"))

@@ -36,7 +36,14 @@ from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.model import Message, MessageType, Session, Status
 from agentic_commerce.domain.orders import place_order
 from agentic_commerce.domain.state_machine import TERMINAL, Event, transition
-from agentic_commerce.payments.base import Charged, ChargeRequest
+from agentic_commerce.payments.base import (
+    Charged,
+    ChargeRequest,
+    Declined,
+    NeedsAuthentication,
+    PaymentUnavailable,
+    order_id_for,
+)
 from agentic_commerce.store.base import Commit, IdempotencyRecord, OutboxEvent, Store
 
 if TYPE_CHECKING:
@@ -131,7 +138,25 @@ class SessionDeps:
     ttl: timedelta
     idle_seconds: float
     ask_timeout: float
+    payment_timeout: float
     order_url_template: str
+
+
+AUTHENTICATED = frozenset({"authenticated", "attempt_acknowledged"})
+AUTHENTICATION_FAILED = Message(
+    MessageType.ERROR,
+    "3-D Secure authentication failed; pay again or with another card.",
+    "payment_declined",
+    "$.authentication_result",
+    blocking=False,
+)
+INTERVENTION_NEEDED = Message(
+    MessageType.ERROR,
+    "The card issuer requires 3-D Secure, which this agent did not declare it supports.",
+    "intervention_required",
+    "$.payment_data",
+    blocking=False,
+)
 
 
 def not_found() -> RequestRejected:
@@ -353,60 +378,98 @@ class SessionActor(Actor):
         now = self.deps.clock.now()
         session = current
         if command.buyer is not UNSET or command.order_notes is not None:
-            session = self._settle(
-                checkout.update(
-                    current,
-                    UpdateSession(
-                        buyer=command.buyer,
-                        order_notes=command.order_notes
-                        if command.order_notes is not None
-                        else UNSET,
-                    ),
-                    self.deps.catalog,
-                    now,
-                )
-            )
+            notes = command.order_notes if command.order_notes is not None else UNSET
+            update = UpdateSession(buyer=command.buyer, order_notes=notes)
+            session = self._settle(checkout.update(current, update, self.deps.catalog, now))
+        if session.status is Status.AUTHENTICATION_REQUIRED:
+            failed = self._check_authentication(session, command)
+            if failed is not None:
+                return await self._commit(failed)
         quote = pricing.quote(session, self.deps.catalog, now)
         if not quote.ready:
             return await self._commit(session) if session is not current else self._view()
+        # Hold exactly what is about to be sold: a crash between an earlier hold (or
+        # release) and its commit can leave the holds apart from the committed lines.
+        held = await self._hold_stock(session)
+        if held.short_products:
+            return await self._commit(self._settle(held))
 
         paying = replace(session, status=transition(session.status, Event.BEGIN_COMPLETE))
-        self.snapshot = SessionView(paying, quote)
         request = ChargeRequest(
             credential=command.payment,
             amount=quote.total,
             currency=session.currency,
             session_id=session.id,
             merchant_id=session.merchant_id,
-            idempotency_key=f"{session.id}:{session.version}",
+            order_id=order_id_for(session.id, command.payment.token),
+            can_authenticate="3ds" in session.interventions,
+            pending=session.pending_payment,
+            authentication=command.authentication_result,
         )
+        self.snapshot = SessionView(paying, quote)
         try:
-            outcome = await self.deps.payment.ask(Charge(request), self.deps.ask_timeout)
+            outcome = await self.deps.payment.ask(Charge(request), self.deps.payment_timeout)
         finally:
             if self.snapshot is not None and self.snapshot.session is paying:
-                self._publish(current)
-        if isinstance(outcome, Charged):
-            return await self._place_order(paying, quote, outcome, now)
-        declined = replace(
-            paying,
-            status=transition(paying.status, Event.PAYMENT_FAILED),
-            notices=(
-                Message(
+                self.snapshot = SessionView(current, quote)
+        match outcome:
+            case Charged():
+                return await self._place_order(paying, quote, outcome, request.order_id, now)
+            case NeedsAuthentication(reference) if request.can_authenticate:
+                status = transition(paying.status, Event.AUTHENTICATION_NEEDED)
+                waiting = replace(
+                    paying, status=status, pending_payment=reference, notices=(), updated_at=now
+                )
+                return await self._commit(waiting)
+            case NeedsAuthentication():
+                return await self._commit(self._payment_failed(paying, INTERVENTION_NEEDED, now))
+            case Declined():
+                notice = Message(
                     MessageType.ERROR,
                     outcome.message,
-                    "payment_declined",
+                    outcome.code,
                     "$.payment_data",
                     blocking=False,
-                ),
-            ),
+                )
+                return await self._commit(self._payment_failed(paying, notice, now))
+            case PaymentUnavailable():
+                raise RequestRejected(
+                    "payment_unavailable",
+                    "The payment processor is unavailable; retry shortly.",
+                    None,
+                    status=502,
+                    type="processing_error",
+                )
+        raise TypeError(f"unexpected payment outcome {type(outcome).__name__}")
+
+    @staticmethod
+    def _payment_failed(paying: Session, notice: Message, now: datetime) -> Session:
+        return replace(
+            paying,
+            status=transition(paying.status, Event.PAYMENT_FAILED),
+            pending_payment=None,
+            notices=(notice,),
             updated_at=now,
         )
-        return await self._commit(declined)
+
+    def _check_authentication(self, session: Session, command: CompleteSession) -> Session | None:
+        """A session waiting for 3-D Secure needs the agent's result: refused without it
+        (400 `requires_3ds`), failed (back to payable) when authentication failed."""
+        result = command.authentication_result
+        if result is None:
+            raise RequestRejected(
+                "requires_3ds",
+                "This payment needs 3-D Secure: send authentication_result.",
+                "$.authentication_result",
+            )
+        if result.get("outcome") in AUTHENTICATED:
+            return None
+        paying = replace(session, status=transition(session.status, Event.BEGIN_COMPLETE))
+        return self._payment_failed(paying, AUTHENTICATION_FAILED, self.deps.clock.now())
 
     async def _place_order(
-        self, paying: Session, quote: pricing.Quote, charged: Charged, now: datetime
+        self, paying: Session, quote: pricing.Quote, charged: Charged, order_id: str, now: datetime
     ) -> SessionView:
-        order_id = new_id("ord")
         order = place_order(
             paying,
             quote,
@@ -420,6 +483,7 @@ class SessionActor(Actor):
             status=transition(paying.status, Event.PAYMENT_SUCCEEDED),
             order=order,
             notices=(),
+            pending_payment=None,
             updated_at=now,
         )
         event = OutboxEvent(

@@ -28,6 +28,7 @@ from agentic_commerce.payments.simulated import SimulatedProcessor
 from agentic_commerce.store.base import Store
 
 log = structlog.get_logger("agentic_commerce.system")
+PAYMENT_ASK_MARGIN_SECONDS = 5.0  # the payment actor times out first and says so
 
 
 def _permanent(factory: Callable[[], Actor], mailbox: Mailbox, kind: str) -> ChildSpec:
@@ -69,6 +70,7 @@ class ActorSystem:
             ttl=timedelta(seconds=settings.session_ttl_seconds),
             idle_seconds=settings.actor_idle_seconds,
             ask_timeout=settings.ask_timeout_seconds,
+            payment_timeout=settings.payment_timeout_seconds + PAYMENT_ASK_MARGIN_SECONDS,
             order_url_template=settings.order_url_template,
         )
         self.sessions = ActorRegistry(
@@ -85,7 +87,11 @@ class ActorSystem:
             "services",
             [
                 _permanent(lambda: InventoryActor(store), inventory_box, "inventory"),
-                _permanent(lambda: PaymentActor(processors), payment_box, "payment"),
+                _permanent(
+                    lambda: PaymentActor(processors, settings.payment_timeout_seconds),
+                    payment_box,
+                    "payment",
+                ),
                 ChildSpec("expiry_sweeper", sweeper, Restart.PERMANENT, "expiry"),
             ],
             on_restart=on_restart,

@@ -82,7 +82,8 @@ class Settings:
     api_keys: dict[str, str] = field(default_factory=lambda: {DEMO_API_KEY: DEMO_MERCHANT})
     demo_api_key: bool = True
     mailbox_size: int = 256
-    ask_timeout_seconds: float = 10.0
+    ask_timeout_seconds: float = 30.0
+    payment_timeout_seconds: float = 20.0
     actor_idle_seconds: float = 300.0
     session_ttl_seconds: int = 3600
     expiry_sweep_seconds: float = 5.0
@@ -91,6 +92,11 @@ class Settings:
     order_url_template: str = "https://shop.example.com/orders/{order_id}"
     shop_url: str = "https://shop.example.com"
     idempotency_ttl_seconds: int = 86400
+    three_ds_acquirer_bin: str = "400000"
+    three_ds_acquirer_country: str = "US"
+    three_ds_acquirer_merchant_id: str = "demo-acquirer-merchant"
+    three_ds_merchant_name: str = "Demo Shop"
+    three_ds_directory_server: str = "visa"
     psp_merchant_id: str = DEMO_MERCHANT
 
     @property
@@ -124,7 +130,8 @@ class Settings:
             api_keys=api_keys,
             demo_api_key=not raw_keys,
             mailbox_size=_int(env, "MAILBOX_SIZE", 256, minimum=1),
-            ask_timeout_seconds=_float(env, "ASK_TIMEOUT_SECONDS", 10.0),
+            ask_timeout_seconds=_float(env, "ASK_TIMEOUT_SECONDS", 30.0),
+            payment_timeout_seconds=_float(env, "PAYMENT_TIMEOUT_SECONDS", 20.0),
             actor_idle_seconds=_float(env, "ACTOR_IDLE_SECONDS", 300.0),
             session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, minimum=1),
             expiry_sweep_seconds=_float(env, "EXPIRY_SWEEP_SECONDS", 5.0),
@@ -133,5 +140,13 @@ class Settings:
             order_url_template=template,
             shop_url=shop_url,
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
+            three_ds_acquirer_bin=env.get("THREE_DS_ACQUIRER_BIN") or cls.three_ds_acquirer_bin,
+            three_ds_acquirer_country=env.get("THREE_DS_ACQUIRER_COUNTRY")
+            or cls.three_ds_acquirer_country,
+            three_ds_acquirer_merchant_id=env.get("THREE_DS_ACQUIRER_MERCHANT_ID")
+            or cls.three_ds_acquirer_merchant_id,
+            three_ds_merchant_name=env.get("THREE_DS_MERCHANT_NAME") or cls.three_ds_merchant_name,
+            three_ds_directory_server=env.get("THREE_DS_DIRECTORY_SERVER")
+            or cls.three_ds_directory_server,
             psp_merchant_id=env.get("PSP_MERCHANT_ID") or next(iter(api_keys.values())),
         )

@@ -155,4 +155,5 @@ class Session:
     order_notes: str | None = None
     short_products: tuple[str, ...] = ()
     notices: tuple[Message, ...] = ()
+    pending_payment: str | None = None  # processor reference of a charge awaiting 3-D Secure
     order: Order | None = None

@@ -31,6 +31,13 @@ def create_app(system: ActorSystem) -> QuartTrio:
         shop_url=settings.shop_url,
         psp_merchant_id=settings.psp_merchant_id,
         environment="production" if settings.production else "sandbox",
+        three_ds_acquirer=(
+            ("acquirer_bin", settings.three_ds_acquirer_bin),
+            ("acquirer_country", settings.three_ds_acquirer_country),
+            ("acquirer_merchant_id", settings.three_ds_acquirer_merchant_id),
+            ("merchant_name", settings.three_ds_merchant_name),
+        ),
+        three_ds_directory_server=settings.three_ds_directory_server,
     )
     versions = Versions(storefront)
     keys = ApiKeys(settings.api_keys)

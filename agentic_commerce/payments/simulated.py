@@ -1,12 +1,12 @@
 """The simulated processor for development and demos: `tok_test_*` tokens.
 
-`tok_test_decline` is declined; `tok_test_insufficient_funds` is declined for
-lack of funds; every other `tok_test_` token is charged.
+- `tok_test_decline`, `tok_test_insufficient_funds`: declined;
+- `tok_test_3ds`: asks for 3-D Secure, then charges once authenticated;
+- `tok_test_unavailable`: the processor is down (a retryable 5xx);
+- every other `tok_test_` token: charged.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 from agentic_commerce.domain.commands import PaymentCredential
 from agentic_commerce.domain.model import Payment
@@ -14,8 +14,11 @@ from agentic_commerce.payments.base import (
     Charged,
     ChargeRequest,
     Declined,
+    NeedsAuthentication,
     PaymentOutcome,
+    PaymentUnavailable,
     Processor,
+    token_digest,
 )
 
 PREFIX = "tok_test_"
@@ -34,8 +37,13 @@ class SimulatedProcessor(Processor):
         return credential.token.startswith(PREFIX)
 
     async def charge(self, request: ChargeRequest) -> PaymentOutcome:
-        declined = DECLINES.get(request.credential.token)
+        token = request.credential.token
+        if token == "tok_test_unavailable":
+            raise PaymentUnavailable("the simulated processor is unavailable")
+        declined = DECLINES.get(token)
         if declined is not None:
             return declined
-        digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
-        return Charged(Payment("simulated", f"sim_ch_{digest}", request.amount, request.currency))
+        reference = f"sim_pi_{token_digest(request.idempotency_key)}"
+        if token == "tok_test_3ds" and (request.pending is None or not request.authentication):
+            return NeedsAuthentication(reference)
+        return Charged(Payment("simulated", reference, request.amount, request.currency))

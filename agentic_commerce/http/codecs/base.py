@@ -32,6 +32,8 @@ class Storefront:
     shop_url: str
     psp_merchant_id: str
     environment: str = "sandbox"
+    three_ds_acquirer: tuple[tuple[str, str], ...] = ()  # acquirer_details for 3-D Secure
+    three_ds_directory_server: str = "visa"
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:

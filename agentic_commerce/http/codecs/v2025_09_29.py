@@ -89,6 +89,9 @@ def _lines(items: list[req.Item]) -> tuple[LineInput, ...]:
     return tuple(LineInput(item.id, item.quantity, f"$.items[{i}]") for i, item in enumerate(items))
 
 
+CODE_ALIASES = {"intervention_required": "requires_3ds"}
+
+
 def _param(path: str | None) -> str | None:
     """Message paths of the canonical model, in this version's field names."""
     if path is None:
@@ -175,7 +178,8 @@ class Codec2025(Codec):
     @staticmethod
     def _message(message: model.Message) -> JSON:
         if message.type is model.MessageType.ERROR:
-            code = message.code if message.code in ERROR_CODES else "invalid"
+            code = CODE_ALIASES.get(message.code or "", message.code)
+            code = code if code in ERROR_CODES else "invalid"
             body: JSON = {"type": "error", "code": code}
         else:
             body = {"type": "info"}  # this version has no warnings

@@ -33,7 +33,7 @@ from agentic_commerce.http.codecs.base import (
 
 VERSION = "2026-04-17"
 CARD_HANDLER_ID = "card_tokenized"
-SELLER_INTERVENTIONS: tuple[str, ...] = ()  # 3-D Secure arrives with the payment step
+SELLER_INTERVENTIONS: tuple[str, ...] = ("3ds",)
 KNOWN_REASON_CODES = frozenset(
     {
         "price_sensitivity",
@@ -367,6 +367,12 @@ class Codec2026(Codec):
             value = getattr(session, key)
             if value is not None:
                 body[key] = value
+        if session.status is model.Status.AUTHENTICATION_REQUIRED:
+            body["authentication_metadata"] = {
+                "acquirer_details": dict(self.storefront.three_ds_acquirer),
+                "directory_server": self.storefront.three_ds_directory_server,
+                "flow_preference": {"type": "challenge", "challenge": {"type": "preferred"}},
+            }
         if session.order is not None:
             body["order"] = self.render_order(session.order)
         return body
