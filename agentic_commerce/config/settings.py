@@ -56,6 +56,14 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first is the default)."""
+    raw = (env.get(name) or choices[0]).strip()
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}")
+    return raw
+
+
 def parse_api_keys(raw: str) -> dict[str, str]:
     """`key:merchant_id,key2:merchant_id2` to {key: merchant_id}."""
     keys: dict[str, str] = {}
@@ -97,6 +105,14 @@ class Settings:
     three_ds_acquirer_merchant_id: str = "demo-acquirer-merchant"
     three_ds_merchant_name: str = "Demo Shop"
     three_ds_directory_server: str = "visa"
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None
+    stripe_api_version: str | None = None
+    stripe_token_placement: str = "payment_method_data"
+    stripe_risk_check: bool = False
+    stripe_max_concurrency: int = 16
+    vault_enabled: bool = True
+    vault_secret: str | None = field(default=None, repr=False)
     psp_merchant_id: str = DEMO_MERCHANT
 
     @property
@@ -148,5 +164,15 @@ class Settings:
             three_ds_merchant_name=env.get("THREE_DS_MERCHANT_NAME") or cls.three_ds_merchant_name,
             three_ds_directory_server=env.get("THREE_DS_DIRECTORY_SERVER")
             or cls.three_ds_directory_server,
+            stripe_secret_key=env.get("STRIPE_SECRET_KEY") or None,
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_api_version=env.get("STRIPE_API_VERSION") or None,
+            stripe_token_placement=_choice(
+                env, "STRIPE_TOKEN_PLACEMENT", ("payment_method_data", "top_level")
+            ),
+            stripe_risk_check=_bool(env, "STRIPE_SPT_RISK_CHECK", False),
+            stripe_max_concurrency=_int(env, "STRIPE_MAX_CONCURRENCY", 16, minimum=1),
+            vault_enabled=_bool(env, "VAULT_ENABLED", app_env != "production"),
+            vault_secret=env.get("VAULT_SECRET") or None,
             psp_merchant_id=env.get("PSP_MERCHANT_ID") or next(iter(api_keys.values())),
         )
