@@ -192,8 +192,14 @@ async def _run_concurrent(actor: Actor, mailbox: Mailbox) -> None:
             slots.release()
 
     async with trio.open_nursery() as nursery:
-        async for envelope in mailbox.receive:
+        while True:
+            # A slot first: a message taken from the mailbox is always handled, so a
+            # crash or kill never strands one unanswered (the rest wait in the mailbox).
             await slots.acquire()
+            try:
+                envelope = await mailbox.receive.receive()
+            except trio.EndOfChannel:
+                return
             nursery.start_soon(handle, envelope)
 
 

@@ -11,7 +11,6 @@ Its own timer expires the session at `expires_at`, and it passivates after
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -44,7 +43,7 @@ from agentic_commerce.payments.base import (
     PaymentUnavailable,
     order_id_for,
 )
-from agentic_commerce.store.base import Commit, IdempotencyRecord, OutboxEvent, Store
+from agentic_commerce.store.base import Answer, Commit, OutboxEvent, Store
 
 if TYPE_CHECKING:
     from agentic_commerce.actors.registry import ActorRegistry
@@ -58,29 +57,6 @@ class SessionView:
 
     session: Session
     quote: pricing.Quote
-
-
-@dataclass(slots=True)
-class Answer:
-    """How to record the answer to an idempotent request.
-
-    The caller's codec renders the body (`render`); the actor writes the record
-    in the same commit as the state change it answers, or on its own when the
-    request changed nothing. `body` keeps the rendered bytes for the caller.
-    """
-
-    scope: str
-    fingerprint: str
-    status: int
-    expires_at: float
-    render: Callable[[SessionView], bytes]
-    body: bytes | None = None
-
-    def record(self, view: SessionView) -> IdempotencyRecord:
-        self.body = self.render(view)
-        return IdempotencyRecord(
-            self.scope, self.fingerprint, self.status, self.body, (), self.expires_at
-        )
 
 
 @dataclass(frozen=True, slots=True)

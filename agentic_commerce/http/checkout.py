@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from quart import Quart, Response, g, request
 
 from agentic_commerce.actors.runtime import ActorError
 from agentic_commerce.actors.session import (
-    Answer,
     Cancel,
     Complete,
     Create,
@@ -29,6 +29,7 @@ from agentic_commerce.http.errors import from_actor_error
 from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.responses import JSON_TYPE, json_response
 from agentic_commerce.http.versions import Versions
+from agentic_commerce.store.base import Answer
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -89,7 +90,7 @@ def register_checkout(app: Quart, system: ActorSystem, versions: Versions, keys:
     ) -> Response:
         """Run a POST as one actor message, through idempotency when a key is sent."""
         raw = await body()
-        key = Idempotency.key_of(request.headers.get("Idempotency-Key"), who.codec)
+        key = Idempotency.key_of(request.headers.get("Idempotency-Key"), who.codec.version)
         if key is None:
             return render(who, await ask(session_id, message(raw, None)), status)
         outcome = await idempotency.run(
@@ -98,8 +99,10 @@ def register_checkout(app: Quart, system: ActorSystem, versions: Versions, keys:
             method=request.method,
             path=request.path,
             raw=raw,
-            codec=who.codec,
+            version=who.codec.version,
             status=status,
+            render=lambda view: orjson.dumps(who.codec.render_session(view)),
+            render_error=lambda error: orjson.dumps(who.codec.render_error(error)),
             call=lambda answer: ask(session_id, message(raw, answer)),
         )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None

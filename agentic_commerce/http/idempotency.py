@@ -20,18 +20,18 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 import rfc8785
 
-from agentic_commerce.actors.session import Answer, SessionView
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.http.codecs.base import Codec
-from agentic_commerce.store.base import IdempotencyRecord, Store
+from agentic_commerce.store.base import Answer, IdempotencyRecord, Store
 
 MAX_KEY_LENGTH = 255
 KEY_REQUIRED_FROM = "2026-04-17"
 RETRY_AFTER_SECONDS = 1
+T = TypeVar("T")
 
 
 def fingerprint(raw: bytes) -> str:
@@ -71,9 +71,9 @@ class Idempotency:
         self.claim_seconds = claim_seconds
 
     @staticmethod
-    def key_of(header: str | None, codec: Codec) -> str | None:
+    def key_of(header: str | None, version: str) -> str | None:
         if header is None or header == "":
-            if codec.version >= KEY_REQUIRED_FROM:
+            if version >= KEY_REQUIRED_FROM:
                 raise RequestRejected(
                     "idempotency_key_required", "The Idempotency-Key header is required."
                 )
@@ -92,53 +92,61 @@ class Idempotency:
         method: str,
         path: str,
         raw: bytes,
-        codec: Codec,
+        version: str,
         status: int,
-        call: Callable[[Answer], Awaitable[SessionView]],
+        render: Callable[[T], bytes],
+        render_error: Callable[[RequestRejected], bytes],
+        call: Callable[[Answer], Awaitable[T]],
     ) -> Outcome:
-        """Answer once per (merchant, method, path, key): run `call` or replay."""
+        """Answer once per (merchant, method, path, key): run `call` or replay.
+
+        `call` writes the answer's record with the change it makes (see
+        `Answer`); a refusal (4xx) is recorded here, a 5xx never.
+        """
         scope = f"{merchant_id}\x1f{method}\x1f{path}\x1f{key}"
         digest = fingerprint(raw)
         stored = await self.store.load_idempotency(scope)
         if stored is not None:
-            return self._replay(stored, digest, codec)
+            return self._replay(stored, digest, version)
         if not await self.store.claim_idempotency(scope, self.claim_seconds):
-            raise InFlight(codec.version)
+            raise InFlight(version)
         try:
             stored = await self.store.load_idempotency(scope)  # finished since we looked?
             if stored is not None:
-                return self._replay(stored, digest, codec)
-            answer = Answer(
-                scope=scope,
-                fingerprint=digest,
-                status=status,
-                expires_at=time.time() + self.ttl_seconds,
-                render=lambda view: orjson.dumps(codec.render_session(view)),
-            )
+                return self._replay(stored, digest, version)
+            answer = Answer(scope, digest, status, time.time() + self.ttl_seconds, render)
             try:
-                view = await call(answer)
+                result = await call(answer)
             except RequestRejected as refused:
                 if refused.status < 500:
-                    body = orjson.dumps(codec.render_error(refused))
                     await self.store.put_idempotency(
                         IdempotencyRecord(
-                            scope, digest, refused.status, body, (), answer.expires_at
+                            scope,
+                            digest,
+                            refused.status,
+                            render_error(refused),
+                            (),
+                            answer.expires_at,
                         )
                     )
                 raise
-            body = answer.body if answer.body is not None else answer.render(view)
+            body = answer.body if answer.body is not None else render(result)
             return Outcome(status, body)
         finally:
             await self.store.release_idempotency(scope)
 
     @staticmethod
-    def _replay(stored: IdempotencyRecord, digest: str, codec: Codec) -> Outcome:
+    def _replay(stored: IdempotencyRecord, digest: str, version: str) -> Outcome:
         if stored.fingerprint != digest:
-            conflict_status = 422 if codec.version >= KEY_REQUIRED_FROM else 409
-            raise RequestRejected(
-                "idempotency_conflict",
-                "This Idempotency-Key was used with a different request body.",
-                None,
-                status=conflict_status,
-            )
+            raise Conflict(version)
         return Outcome(stored.status, stored.body, replayed=True)
+
+
+class Conflict(RequestRejected):
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            "idempotency_conflict",
+            "This Idempotency-Key was used with a different request body.",
+            None,
+            status=422 if version >= KEY_REQUIRED_FROM else 409,
+        )

@@ -10,11 +10,13 @@ released when the commit does not happen.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from agentic_commerce.domain.model import Order, Session
+from agentic_commerce.domain.vault import TokenUse, VaultToken
 
 
 class StoreError(Exception):
@@ -39,6 +41,29 @@ class IdempotencyRecord:
     body: bytes
     headers: tuple[tuple[str, str], ...]
     expires_at: float  # unix seconds
+
+
+@dataclass(slots=True)
+class Answer:
+    """How to record the answer to an idempotent request.
+
+    The front end's codec renders the body (`render`); the writer stores the
+    record in the same atomic write as the change it answers, or on its own
+    when nothing changed. `body` keeps the rendered bytes for the front end.
+    """
+
+    scope: str
+    fingerprint: str
+    status: int
+    expires_at: float
+    render: Callable[[Any], bytes]
+    body: bytes | None = None
+
+    def record(self, value: Any) -> IdempotencyRecord:
+        self.body = self.render(value)
+        return IdempotencyRecord(
+            self.scope, self.fingerprint, self.status, self.body, (), self.expires_at
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +148,25 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def stock(self, product_id: str) -> StockLevel: ...
+
+    # sandbox vault --------------------------------------------------------
+    @abc.abstractmethod
+    async def put_vault_token(
+        self, token: VaultToken, idempotency: IdempotencyRecord | None
+    ) -> None:
+        """Store a new token together with the answer to the request that made it."""
+
+    @abc.abstractmethod
+    async def load_vault_token(self, token_id: str) -> VaultToken | None: ...
+
+    @abc.abstractmethod
+    async def consume_vault_token(self, token_id: str, use: TokenUse) -> str | None:
+        """Mark the token used by `use.session_id` if it may pay for `use`; else
+        return why not (and leave it unused). Atomic: one use, ever."""
+
+    @abc.abstractmethod
+    async def restore_vault_token(self, token_id: str, session_id: str) -> None:
+        """Undo a consumption whose session commit did not happen."""
 
     # expiry index and outbox ----------------------------------------------
     @abc.abstractmethod

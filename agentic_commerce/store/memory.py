@@ -13,6 +13,7 @@ from datetime import datetime
 
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.state_machine import TERMINAL
+from agentic_commerce.domain.vault import TokenUse, VaultToken, refusal
 from agentic_commerce.store.base import (
     Commit,
     IdempotencyRecord,
@@ -34,6 +35,7 @@ class MemoryStore(Store):
         self._idempotency: dict[str, IdempotencyRecord] = {}
         self._claims: dict[str, float] = {}
         self._writes = 0
+        self._vault: dict[str, VaultToken] = {}
         self._on_hand: dict[str, int] = {}
         self._holds: dict[str, dict[str, int]] = {}
         self._reserved: dict[str, int] = {}
@@ -93,6 +95,28 @@ class MemoryStore(Store):
 
     async def release_idempotency(self, scope: str) -> None:
         self._claims.pop(scope, None)
+
+    async def put_vault_token(
+        self, token: VaultToken, idempotency: IdempotencyRecord | None
+    ) -> None:
+        self._vault[token.id] = token
+        if idempotency is not None:
+            self._remember(idempotency)
+
+    async def load_vault_token(self, token_id: str) -> VaultToken | None:
+        return self._vault.get(token_id)
+
+    async def consume_vault_token(self, token_id: str, use: TokenUse) -> str | None:
+        token = self._vault.get(token_id)
+        reason = refusal(token, use)
+        if reason is None and token is not None:
+            self._vault[token_id] = replace(token, consumed_by=use.session_id)
+        return reason
+
+    async def restore_vault_token(self, token_id: str, session_id: str) -> None:
+        token = self._vault.get(token_id)
+        if token is not None and token.consumed_by == session_id:
+            self._vault[token_id] = replace(token, consumed_by=None)
 
     async def seed_stock(self, levels: Mapping[str, int]) -> None:
         for product_id, units in levels.items():
