@@ -64,17 +64,23 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
-def parse_api_keys(raw: str) -> dict[str, str]:
-    """`key:merchant_id,key2:merchant_id2` to {key: merchant_id}."""
-    keys: dict[str, str] = {}
+def parse_pairs(raw: str, name: str) -> dict[str, str]:
+    """`a:b,c:d` to {a: b, c: d}; the value is what follows the last colon."""
+    pairs: dict[str, str] = {}
     for entry in raw.split(","):
         entry = entry.strip()
         if not entry:
             continue
-        key, sep, merchant = entry.rpartition(":")
-        if not sep or not key or not merchant:
-            raise SettingsError("API_KEYS entries must look like key:merchant_id")
-        keys[key] = merchant
+        key, sep, value = entry.rpartition(":")
+        if not sep or not key or not value:
+            raise SettingsError(f"{name} entries must look like name:value")
+        pairs[key] = value
+    return pairs
+
+
+def parse_api_keys(raw: str) -> dict[str, str]:
+    """`key:merchant_id,key2:merchant_id2` to {key: merchant_id}."""
+    keys = parse_pairs(raw, "API_KEYS")
     if not keys:
         raise SettingsError("API_KEYS is set but names no key")
     return keys
@@ -113,11 +119,15 @@ class Settings:
     stripe_max_concurrency: int = 16
     vault_enabled: bool = True
     vault_secret: str | None = field(default=None, repr=False)
-    psp_merchant_id: str = DEMO_MERCHANT
+    psp_accounts: dict[str, str] = field(default_factory=dict)
 
     @property
     def production(self) -> bool:
         return self.app_env == "production"
+
+    def psp_account(self, merchant_id: str) -> str:
+        """The merchant's PSP account id (delegate-payment allowances name it)."""
+        return self.psp_accounts.get(merchant_id, merchant_id)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -174,5 +184,5 @@ class Settings:
             stripe_max_concurrency=_int(env, "STRIPE_MAX_CONCURRENCY", 16, minimum=1),
             vault_enabled=_bool(env, "VAULT_ENABLED", app_env != "production"),
             vault_secret=env.get("VAULT_SECRET") or None,
-            psp_merchant_id=env.get("PSP_MERCHANT_ID") or next(iter(api_keys.values())),
+            psp_accounts=parse_pairs(env.get("PSP_ACCOUNTS", ""), "PSP_ACCOUNTS"),
         )

@@ -5,19 +5,25 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import structlog
 from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.checkout import register_checkout
 from agentic_commerce.http.codecs.base import Storefront
+from agentic_commerce.http.context import Gate
+from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
 from agentic_commerce.http.errors import error_response
+from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.responses import json_response
 from agentic_commerce.http.versions import Versions
 
+log = structlog.get_logger("agentic_commerce.http")
 MAX_BODY_BYTES = 1024 * 1024
 ECHOED_HEADERS = ("Idempotency-Key",)
 
@@ -29,7 +35,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
     app.extensions["acs_system"] = system
     storefront = Storefront(
         shop_url=settings.shop_url,
-        psp_merchant_id=settings.psp_merchant_id,
+        psp_accounts=settings.psp_account,
         environment="production" if settings.production else "sandbox",
         three_ds_acquirer=(
             ("acquirer_bin", settings.three_ds_acquirer_bin),
@@ -40,7 +46,12 @@ def create_app(system: ActorSystem) -> QuartTrio:
         three_ds_directory_server=settings.three_ds_directory_server,
     )
     versions = Versions(storefront)
-    keys = ApiKeys(settings.api_keys)
+    idempotency = Idempotency(
+        system.store,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        claim_seconds=2 * settings.ask_timeout_seconds,
+    )
+    gate = Gate(ApiKeys(settings.api_keys), versions, idempotency)
 
     @app.before_request
     async def request_id() -> None:
@@ -88,5 +99,17 @@ def create_app(system: ActorSystem) -> QuartTrio:
         body = {"status": "ready" if ok else "unavailable", "checks": checks}
         return json_response(body, status=200 if ok else 503)
 
-    register_checkout(app, system, versions, keys)
+    register_checkout(app, system, gate)
+    if settings.vault_enabled:
+        vault = Vault(system.store, settings, system.clock, vault_secret(settings))
+        register_delegate_payment(app, vault, gate)
     return app
+
+
+def vault_secret(settings: Settings) -> bytes:
+    """The key of card fingerprints; a random one (fingerprints then differ per run)
+    with a warning when `VAULT_SECRET` is unset."""
+    if settings.vault_secret:
+        return settings.vault_secret.encode()
+    log.warning("vault_secret_unset", detail="VAULT_SECRET unset: using a random key")
+    return secrets.token_bytes(32)

@@ -4,6 +4,7 @@ errors as JSONPaths, and small renderers of the canonical model."""
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,7 +31,7 @@ class Storefront:
     """Merchant facts that responses show (links, the PSP account for payment handlers)."""
 
     shop_url: str
-    psp_merchant_id: str
+    psp_accounts: Callable[[str], str]  # merchant id -> PSP account id
     environment: str = "sandbox"
     three_ds_acquirer: tuple[tuple[str, str], ...] = ()  # acquirer_details for 3-D Secure
     three_ds_directory_server: str = "visa"

@@ -186,7 +186,7 @@ class Codec2026(Codec):
         return CancelSession(code if code in KNOWN_REASON_CODES else "other")
 
     # responses ------------------------------------------------------------------
-    def _handler(self) -> JSON:
+    def _handler(self, merchant_id: str) -> JSON:
         return {
             "id": CARD_HANDLER_ID,
             "name": "dev.acp.tokenized.card",
@@ -201,7 +201,7 @@ class Codec2026(Codec):
                 "https://acp.dev/schemas/handlers/tokenized.card/instrument.json"
             ],
             "config": {
-                "merchant_id": self.storefront.psp_merchant_id,
+                "merchant_id": self.storefront.psp_accounts(merchant_id),
                 "psp": "stripe",
                 "accepted_brands": ["visa", "mastercard", "amex", "discover"],
                 "accepted_funding_types": ["credit", "debit", "prepaid"],
@@ -340,7 +340,7 @@ class Codec2026(Codec):
             "id": session.id,
             "protocol": {"version": VERSION},
             "capabilities": {
-                "payment": {"handlers": [self._handler()]},
+                "payment": {"handlers": [self._handler(session.merchant_id)]},
                 "interventions": {
                     "supported": [i for i in session.interventions if i in SELLER_INTERVENTIONS],
                     "required": [],

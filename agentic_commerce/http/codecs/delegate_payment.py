@@ -1,0 +1,87 @@
+"""Request bodies of `POST /agentic_commerce/delegate_payment`, per version, as
+pydantic models mirroring `schema.delegate_payment.json`.
+
+The versions differ in two places: 2025-09-29 needs at least one risk signal
+and an IIN of at most 6 characters; 2026-04-17 allows an empty list, an IIN of
+8 and requires `display_last4` to be exactly four digits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Address(Strict):
+    name: str = Field(max_length=256)
+    line_one: str = Field(max_length=60)
+    line_two: str | None = Field(default=None, max_length=60)
+    city: str = Field(max_length=60)
+    state: str
+    country: str = Field(min_length=2, max_length=2)
+    postal_code: str = Field(max_length=20)
+
+
+class Card(Strict):
+    type: Literal["card"]
+    card_number_type: Literal["fpan", "network_token"]
+    number: str
+    exp_month: str | None = Field(default=None, max_length=2)
+    exp_year: str | None = Field(default=None, max_length=4)
+    name: str | None = None
+    cvc: str | None = Field(default=None, max_length=4)
+    cryptogram: str | None = None
+    eci_value: str | None = Field(default=None, max_length=2)
+    checks_performed: list[Literal["avs", "cvv", "ani", "auth0"]] | None = None
+    iin: str | None = Field(default=None, max_length=8)
+    display_card_funding_type: Literal["credit", "debit", "prepaid"]
+    display_wallet_type: str | None = None
+    display_brand: str | None = None
+    display_last4: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    metadata: dict[str, str]
+    virtual: bool | None = None
+
+
+class Card2025(Card):
+    iin: str | None = Field(default=None, max_length=6)
+    display_last4: str | None = Field(default=None, max_length=4)
+
+
+class Allowance(Strict):
+    reason: Literal["one_time"]
+    max_amount: int
+    currency: str = Field(pattern=r"^[a-z]{3}$")
+    checkout_session_id: str
+    merchant_id: str = Field(max_length=256)
+    expires_at: datetime
+
+
+class RiskSignal(Strict):
+    type: Literal["card_testing"]
+    score: int
+    action: Literal["blocked", "manual_review", "authorized"]
+
+
+class DelegatePaymentRequest(Strict):
+    payment_method: Card
+    allowance: Allowance
+    billing_address: Address | None = None
+    risk_signals: list[RiskSignal]
+    metadata: dict[str, str]
+
+
+class DelegatePaymentRequest2025(DelegatePaymentRequest):
+    payment_method: Card2025
+    risk_signals: list[RiskSignal] = Field(min_length=1)
+
+
+MODELS: dict[str, type[DelegatePaymentRequest]] = {
+    "2026-04-17": DelegatePaymentRequest,
+    "2025-09-29": DelegatePaymentRequest2025,
+}
