@@ -76,18 +76,27 @@ class TokenUse:
     at: datetime
 
 
-def refusal(token: VaultToken | None, use: TokenUse) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a token cannot pay: `code` is the ACP message code (`invalid` when the
+    token is not usable by this session at all, else `payment_declined`)."""
+
+    code: str
+    message: str
+
+
+def refusal(token: VaultToken | None, use: TokenUse) -> Refusal | None:
     """Why `token` cannot pay for `use` (a safe, fixed text), or None when it can."""
     if token is None or token.merchant_id != use.merchant_id:
-        return "The payment token is not known to this merchant."
-    if token.consumed_by is not None:
-        return "The payment token has already been used."
+        return Refusal("invalid", "The payment token is not known to this merchant.")
     if token.checkout_session_id != use.session_id:
-        return "The payment token belongs to another checkout session."
+        return Refusal("invalid", "The payment token belongs to another checkout session.")
+    if token.consumed_by is not None:
+        return Refusal("payment_declined", "The payment token has already been used.")
     if use.at >= token.expires_at:
-        return "The payment token has expired."
+        return Refusal("payment_declined", "The payment token has expired.")
     if token.currency != use.currency:
-        return "The payment token is for another currency."
+        return Refusal("payment_declined", "The payment token is for another currency.")
     if use.amount > token.max_amount:
-        return "The order total exceeds the payment token's allowance."
+        return Refusal("payment_declined", "The order total exceeds the payment token's allowance.")
     return None

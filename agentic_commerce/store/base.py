@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from agentic_commerce.domain.model import Order, Session
-from agentic_commerce.domain.vault import TokenUse, VaultToken
+from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken
 
 
 class StoreError(Exception):
@@ -160,9 +160,9 @@ class Store(abc.ABC):
     async def load_vault_token(self, token_id: str) -> VaultToken | None: ...
 
     @abc.abstractmethod
-    async def consume_vault_token(self, token_id: str, use: TokenUse) -> str | None:
+    async def consume_vault_token(self, token_id: str, use: TokenUse) -> Refusal | None:
         """Mark the token used by `use.session_id` if it may pay for `use`; else
-        return why not (and leave it unused). Atomic: one use, ever."""
+        say why not (and leave it unused). Atomic: one use, ever."""
 
     @abc.abstractmethod
     async def restore_vault_token(self, token_id: str, session_id: str) -> None:

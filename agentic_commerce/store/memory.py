@@ -13,7 +13,7 @@ from datetime import datetime
 
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.state_machine import TERMINAL
-from agentic_commerce.domain.vault import TokenUse, VaultToken, refusal
+from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
 from agentic_commerce.store.base import (
     Commit,
     IdempotencyRecord,
@@ -106,7 +106,7 @@ class MemoryStore(Store):
     async def load_vault_token(self, token_id: str) -> VaultToken | None:
         return self._vault.get(token_id)
 
-    async def consume_vault_token(self, token_id: str, use: TokenUse) -> str | None:
+    async def consume_vault_token(self, token_id: str, use: TokenUse) -> Refusal | None:
         token = self._vault.get(token_id)
         reason = refusal(token, use)
         if reason is None and token is not None:

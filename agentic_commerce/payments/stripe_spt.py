@@ -1,0 +1,368 @@
+"""Stripe Shared Payment Tokens (`spt_…`): each token is charged with one confirmed
+PaymentIntent on the merchant's own Stripe account.
+
+The Stripe idempotency key is derived from the session and the token
+(`ChargeRequest.idempotency_key`), so a retried or concurrent complete, or a
+network retry inside the stripe client, can never make a second PaymentIntent.
+
+Tokens and the secret key are secrets: no message, log line or exception this
+module produces contains them. Stripe's own error messages may quote the token,
+so they are never passed on; a logging filter also redacts tokens and keys from
+the `stripe` and `httpx` loggers, which print request URLs (a granted-token
+lookup has the token in its path) and, at DEBUG, request bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+
+import stripe
+import structlog
+import trio
+from stripe.params import PaymentIntentConfirmParams, PaymentIntentCreateParams
+
+from agentic_commerce.config.settings import Settings
+from agentic_commerce.domain.commands import PaymentCredential
+from agentic_commerce.domain.model import Payment
+from agentic_commerce.payments.base import (
+    Charged,
+    ChargeRequest,
+    Declined,
+    NeedsAuthentication,
+    PaymentOutcome,
+    PaymentUnavailable,
+    Processor,
+    token_digest,
+)
+
+log = structlog.get_logger("agentic_commerce.payments.stripe")
+
+TOKEN_PREFIX = "spt_"
+PLACEMENTS = ("payment_method_data", "top_level")
+TOKEN_PARAM = "shared_payment_granted_token"
+NAME = "stripe"
+
+GENERIC_DECLINE = "The card was declined."
+# Fixed texts, safe to show the buyer. Stripe advises not to reveal fraud-related
+# reasons (lost/stolen/fraudulent), so those fall back to the generic text.
+DECLINE_MESSAGES: dict[str, str] = {
+    "insufficient_funds": "The card has insufficient funds.",
+    "expired_card": "The card has expired.",
+    "incorrect_cvc": "The card's security code is incorrect.",
+    "invalid_cvc": "The card's security code is incorrect.",
+    "incorrect_number": "The card number is incorrect.",
+    "invalid_number": "The card number is incorrect.",
+    "invalid_expiry_month": "The card's expiration date is invalid.",
+    "invalid_expiry_year": "The card's expiration date is invalid.",
+    "card_velocity_exceeded": "The card has exceeded its limit; try another card.",
+    "withdrawal_count_limit_exceeded": "The card has exceeded its limit; try another card.",
+    "card_not_supported": "The card does not support this purchase.",
+    "currency_not_supported": "The card does not support this currency.",
+    "authentication_required": "The card issuer requires authentication; try another card.",
+    "processing_error": "An error occurred while processing the card; try again.",
+    "try_again_later": "The card issuer could not be reached; try again.",
+}
+TOKEN_EXPIRED = "The payment token has expired; request a new one."
+TOKEN_USED = "The payment token can no longer be used; request a new one."
+TOKEN_AMOUNT = "The payment token does not cover this purchase; request a new one."
+TOKEN_UNUSABLE = "The payment token cannot be used for this purchase; request a new one."
+TOKEN_REUSED = "The payment token was already used for a different purchase; request a new one."
+TOKEN_RISK = "The payment was declined."
+AUTHENTICATION_INCOMPLETE = "The 3-D Secure result lacks its cryptogram, transaction id or version."
+AUTHENTICATION_REFUSED = "3-D Secure authentication was not accepted; pay again or with another card."
+UNAVAILABLE = "Stripe is unavailable; retry shortly."
+MISCONFIGURED = "Stripe refused the request: the merchant's Stripe configuration needs attention."
+NOT_CONFIGURED = "Stripe payments are not configured for this merchant."
+
+# A 400 with one of these codes is our request's fault (often a token placement
+# or API version that does not match the account), not the token's.
+CONFIGURATION_CODES = frozenset(
+    {"parameter_unknown", "parameter_missing", "api_version_invalid", "secret_key_required"}
+)
+# ACP authentication outcome to the ARes `transStatus` Stripe asks for.
+ARES_TRANS_STATUS = {"authenticated": "Y", "attempt_acknowledged": "A"}
+
+_SECRETS = re.compile(r"\b(?:spt|sk|rk)_[A-Za-z0-9_]+")
+
+
+class _RedactSecrets(logging.Filter):
+    """Rewrites log records of third-party loggers with tokens and keys masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _SECRETS.search(message):
+            record.msg = _SECRETS.sub(lambda m: m.group(0).split("_", 1)[0] + "_[redacted]", message)
+            record.args = None
+        return True
+
+
+def _install_redaction() -> None:
+    for name in ("stripe", "httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactSecrets) for f in logger.filters):
+            logger.addFilter(_RedactSecrets())
+    if "debug" in (str(stripe.log).lower(), os.environ.get("STRIPE_LOG", "").lower()):
+        # stripe prints request bodies to stderr itself, past any logging filter.
+        log.warning("stripe_debug_log", detail="STRIPE_LOG=debug prints payment tokens")
+
+
+class StripeProcessor(Processor):
+    """Charges `spt_` tokens through Stripe's PaymentIntents API."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        api_base: str | None = None,
+        api_version: str | None = None,
+        token_placement: str = "payment_method_data",
+        risk_check: bool = False,
+        max_concurrency: int = 16,
+        request_timeout: float = 10.0,
+        max_network_retries: int = 2,
+    ) -> None:
+        if token_placement not in PLACEMENTS:
+            raise ValueError(f"token_placement must be one of {', '.join(PLACEMENTS)}")
+        _install_redaction()
+        self.token_placement = token_placement
+        self.risk_check = risk_check
+        self._limiter = trio.CapacityLimiter(max_concurrency)
+        self._http = stripe.HTTPXClient(timeout=request_timeout)
+        self._client = stripe.StripeClient(
+            secret_key,
+            http_client=self._http,
+            base_addresses={"api": api_base} if api_base else None,
+            stripe_version=api_version,
+            max_network_retries=max_network_retries,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StripeProcessor:
+        """Each network attempt gets a third of the payment timeout, so the first
+        try and its two retries fit inside the payment actor's deadline."""
+        if not settings.stripe_secret_key:
+            raise ValueError("STRIPE_SECRET_KEY is not set")
+        return cls(
+            settings.stripe_secret_key,
+            api_base=settings.stripe_api_base,
+            api_version=settings.stripe_api_version,
+            token_placement=settings.stripe_token_placement,
+            risk_check=settings.stripe_risk_check,
+            max_concurrency=settings.stripe_max_concurrency,
+            request_timeout=max(1.0, settings.payment_timeout_seconds / 3),
+        )
+
+    def accepts(self, credential: PaymentCredential) -> bool:
+        return credential.token.startswith(TOKEN_PREFIX)
+
+    async def close(self) -> None:
+        await self._http.close_async()
+
+    async def charge(self, request: ChargeRequest) -> PaymentOutcome:
+        try:
+            if request.pending is not None and request.authentication:
+                return await self._confirm_authenticated(request)
+            if self.risk_check:
+                refused = await self._check_token(request)
+                if refused is not None:
+                    return refused
+            return await self._create(request)
+        except stripe.StripeError as exc:
+            return self._error_outcome(exc, request)
+
+    async def _create(self, request: ChargeRequest) -> PaymentOutcome:
+        """One `POST /v1/payment_intents`, created and confirmed at once."""
+        params: dict[str, Any] = {
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+            "confirm": True,
+            "metadata": {
+                "checkout_session_id": request.session_id,
+                "order_id": request.order_id,
+                "merchant_id": request.merchant_id,
+            },
+        }
+        if self.token_placement == "top_level":
+            params[TOKEN_PARAM] = request.credential.token
+        else:
+            params["payment_method_data"] = {TOKEN_PARAM: request.credential.token}
+        async with self._limiter:
+            intent = await self._client.v1.payment_intents.create_async(
+                cast(PaymentIntentCreateParams, params),
+                {"idempotency_key": request.idempotency_key},
+            )
+        return await self._intent_outcome(intent, request)
+
+    async def _confirm_authenticated(self, request: ChargeRequest) -> PaymentOutcome:
+        """Confirm the waiting PaymentIntent with the agent's 3-D Secure result
+        (Stripe's externally authenticated 3DS fields)."""
+        assert request.pending is not None and request.authentication is not None
+        details = request.authentication.get("outcome_details") or {}
+        three_d_secure: dict[str, str] = {
+            "cryptogram": details.get("three_ds_cryptogram") or "",
+            "transaction_id": details.get("transaction_id") or "",
+            "version": details.get("version") or "",
+        }
+        if not all(three_d_secure.values()):
+            return Declined("authentication_incomplete", AUTHENTICATION_INCOMPLETE, "invalid")
+        if details.get("electronic_commerce_indicator"):
+            three_d_secure["electronic_commerce_indicator"] = details[
+                "electronic_commerce_indicator"
+            ]
+        trans_status = ARES_TRANS_STATUS.get(request.authentication.get("outcome", ""))
+        if trans_status is not None:
+            three_d_secure["ares_trans_status"] = trans_status
+        params = {"payment_method_options": {"card": {"three_d_secure": three_d_secure}}}
+        async with self._limiter:
+            intent = await self._client.v1.payment_intents.confirm_async(
+                request.pending,
+                cast(PaymentIntentConfirmParams, params),
+                {"idempotency_key": f"{request.idempotency_key}-3ds"},
+            )
+        outcome = await self._intent_outcome(intent, request)
+        if isinstance(outcome, NeedsAuthentication):
+            # Asking again would loop: the issuer did not accept this authentication.
+            return Declined("authentication_refused", AUTHENTICATION_REFUSED)
+        return outcome
+
+    async def _check_token(self, request: ChargeRequest) -> Declined | None:
+        """Refuse before charging a token Stripe says is deactivated, out of its
+        limits, or blocked by its risk details."""
+        path = f"/v1/shared_payment/granted_tokens/{request.credential.token}"
+        async with self._limiter:
+            response = await self._client.raw_request_async("get", path)
+        data = response.data if isinstance(response.data, dict) else {}
+        reason = _token_refusal(data, request)
+        if reason is None:
+            return None
+        log.info(
+            "stripe_token_refused",
+            session_id=request.session_id,
+            token=token_digest(request.credential.token),
+            reason=reason,
+        )
+        message = {
+            "expired": TOKEN_EXPIRED,
+            "over_limit": TOKEN_AMOUNT,
+            "currency_mismatch": TOKEN_AMOUNT,
+            "risk_blocked": TOKEN_RISK,
+        }.get(reason, TOKEN_USED)
+        code = "payment_declined" if reason == "risk_blocked" else "invalid"
+        return Declined(f"token_{reason}", message, code)
+
+    async def _intent_outcome(
+        self, intent: stripe.PaymentIntent, request: ChargeRequest
+    ) -> PaymentOutcome:
+        status = intent.status
+        if status == "processing":
+            # A replayed create returns the stored response: look at the intent now.
+            async with self._limiter:
+                intent = await self._client.v1.payment_intents.retrieve_async(intent.id)
+            status = intent.status
+        match status:
+            case "succeeded" | "requires_capture":
+                return Charged(Payment(NAME, intent.id, request.amount, request.currency))
+            case "requires_action":
+                return NeedsAuthentication(intent.id)
+            case "processing":
+                raise PaymentUnavailable("Stripe is still processing the payment; retry shortly.")
+            case "requires_payment_method" | "canceled":
+                error = intent.last_payment_error
+                code = (error and (error.decline_code or error.code)) or status
+                return Declined(code, DECLINE_MESSAGES.get(code, GENERIC_DECLINE))
+        log.warning("stripe_unexpected_status", status=status, session_id=request.session_id)
+        return Declined(f"stripe_{status}", GENERIC_DECLINE)
+
+    def _error_outcome(self, exc: stripe.StripeError, request: ChargeRequest) -> PaymentOutcome:
+        """Stripe's errors as outcomes; only error codes are logged, never
+        Stripe's messages (they can quote the token)."""
+        error = exc.error
+        code = (error.code if error is not None else None) or exc.code
+        fields = {
+            "session_id": request.session_id,
+            "token": token_digest(request.credential.token),
+            "http_status": exc.http_status,
+            "code": code,
+            "request_id": exc.request_id,
+        }
+        if isinstance(exc, stripe.CardError):
+            reason = (error.decline_code if error is not None else None) or code or "card_declined"
+            log.info("stripe_card_declined", reason=reason, **fields)
+            return Declined(reason, DECLINE_MESSAGES.get(reason, GENERIC_DECLINE))
+        if isinstance(exc, stripe.IdempotencyError):
+            log.warning("stripe_idempotency_conflict", **fields)
+            return Declined("token_reused", TOKEN_REUSED, "invalid")
+        if isinstance(exc, stripe.InvalidRequestError):
+            if code in CONFIGURATION_CODES:
+                log.error("stripe_request_rejected", param=exc.param, **fields)
+                raise PaymentUnavailable(MISCONFIGURED) from None
+            log.info("stripe_token_rejected", param=exc.param, **fields)
+            return Declined(code or "invalid_request", _token_message(code), "invalid")
+        if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+            log.error("stripe_credentials_rejected", **fields)
+            raise PaymentUnavailable(MISCONFIGURED) from None
+        log.warning("stripe_unavailable", error=type(exc).__name__, **fields)
+        raise PaymentUnavailable(UNAVAILABLE) from None
+
+
+def _token_message(code: str | None) -> str:
+    """A fixed text for a token Stripe refused, chosen by words in its code."""
+    code = code or ""
+    if "expired" in code:
+        return TOKEN_EXPIRED
+    if any(word in code for word in ("consumed", "used", "revoked", "deactivated", "resolved")):
+        return TOKEN_USED
+    if "amount" in code or "limit" in code:
+        return TOKEN_AMOUNT
+    return TOKEN_UNUSABLE
+
+
+def _token_refusal(token: Mapping[str, Any], request: ChargeRequest) -> str | None:
+    """Why a granted token (as Stripe returned it) cannot pay this request, if so."""
+    if token.get("deactivated_at"):
+        return str(token.get("deactivated_reason") or "deactivated")
+    limits = token.get("usage_limits") or {}
+    expires_at = limits.get("expires_at")
+    if isinstance(expires_at, int) and expires_at <= time.time():
+        return "expired"
+    max_amount = limits.get("max_amount")
+    if isinstance(max_amount, int) and request.amount > max_amount:
+        return "over_limit"
+    currency = limits.get("currency")
+    if isinstance(currency, str) and currency.lower() != request.currency.lower():
+        return "currency_mismatch"
+    if _recommends_block(token.get("risk_details")):
+        return "risk_blocked"
+    return None
+
+
+def _recommends_block(details: Any) -> bool:
+    """True when any `recommended_action` in the risk details says `block`; the
+    preview's risk_details shape is not settled, so every nesting is searched."""
+    if isinstance(details, Mapping):
+        if details.get("recommended_action") == "block":
+            return True
+        return any(_recommends_block(value) for value in details.values())
+    if isinstance(details, list):
+        return any(_recommends_block(value) for value in details)
+    return False
+
+
+class StripeNotConfigured(Processor):
+    """Declines `spt_` tokens when no Stripe secret key is set, so the agent gets
+    a clear payment_declined message rather than "unsupported payment method"."""
+
+    name = NAME
+
+    def accepts(self, credential: PaymentCredential) -> bool:
+        return credential.token.startswith(TOKEN_PREFIX)
+
+    async def charge(self, request: ChargeRequest) -> PaymentOutcome:
+        return Declined("stripe_not_configured", NOT_CONFIGURED)
