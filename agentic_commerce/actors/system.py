@@ -25,6 +25,8 @@ from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.payments.base import Processor
 from agentic_commerce.payments.simulated import SimulatedProcessor
+from agentic_commerce.payments.stripe_spt import StripeNotConfigured, StripeProcessor
+from agentic_commerce.payments.vault import VaultProcessor
 from agentic_commerce.store.base import Store
 
 log = structlog.get_logger("agentic_commerce.system")
@@ -39,6 +41,17 @@ def _permanent(factory: Callable[[], Actor], mailbox: Mailbox, kind: str) -> Chi
         await run_actor(factory(), mailbox)
 
     return ChildSpec(kind, run, Restart.PERMANENT, kind)
+
+
+def build_processors(settings: Settings) -> list[Processor]:
+    """The simulated processor (development), and Stripe for `spt_` tokens: a
+    processor that declines them clearly when no secret key is set."""
+    processors: list[Processor] = [SimulatedProcessor()] if settings.simulated_payments else []
+    if settings.stripe_secret_key:
+        processors.append(StripeProcessor.from_settings(settings))
+    else:
+        processors.append(StripeNotConfigured())
+    return processors
 
 
 class ActorSystem:
@@ -56,7 +69,9 @@ class ActorSystem:
         self.catalog = catalog
         self.clock = clock or SystemClock()
         if processors is None:
-            processors = [SimulatedProcessor()] if settings.simulated_payments else []
+            processors = build_processors(settings)
+        self.processors = processors
+            processors.append(VaultProcessor(store, self.clock))
         inventory_box = Mailbox(settings.mailbox_size)
         payment_box = Mailbox(settings.mailbox_size)
         self.inventory = ActorRef("inventory", inventory_box)
@@ -111,3 +126,12 @@ class ActorSystem:
             log.warning("store_not_durable", detail="memory store: data is lost at exit")
         await self.store.seed_stock({p.id: p.stock for p in self.catalog})
         await self.root.run()
+
+    async def close(self) -> None:
+        """Release the processors' connections; call once the tree has stopped
+        (the payment actor shares these processors across its restarts)."""
+        for processor in self.processors:
+            try:
+                await processor.close()
+            except Exception:
+                log.exception("processor_close_failed", processor=processor.name)
