@@ -71,6 +71,7 @@ async def run_server(settings: Settings) -> None:
         log.info("server_started", host=settings.host, port=settings.port, store="memory")
         await stop.wait()
         nursery.cancel_scope.cancel()
+    await system.close()
     await store.close()
     log.info("server_stopped")
 

@@ -70,8 +70,8 @@ class ActorSystem:
         self.clock = clock or SystemClock()
         if processors is None:
             processors = build_processors(settings)
-        self.processors = processors
             processors.append(VaultProcessor(store, self.clock))
+        self.processors = processors
         inventory_box = Mailbox(settings.mailbox_size)
         payment_box = Mailbox(settings.mailbox_size)
         self.inventory = ActorRef("inventory", inventory_box)

@@ -118,6 +118,13 @@ class Settings:
     stripe_risk_check: bool = False
     stripe_max_concurrency: int = 16
     vault_enabled: bool = True
+    rate_limit_per_minute: int = 600
+    rate_limit_burst: int = 600
+    signature_secret: str | None = field(default=None, repr=False)
+    merchant_signature_secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    signature_tolerance_seconds: int = 300
+    max_line_items: int = 100
+    admin_api_key: str | None = field(default=None, repr=False)
     vault_secret: str | None = field(default=None, repr=False)
     psp_accounts: dict[str, str] = field(default_factory=dict)
 
@@ -144,6 +151,7 @@ class Settings:
         if not shop_url.startswith(("http://", "https://")):
             raise SettingsError("SHOP_URL must be an absolute http(s) URL")
         api_keys = parse_api_keys(raw_keys) if raw_keys else {DEMO_API_KEY: DEMO_MERCHANT}
+        per_minute = _int(env, "RATE_LIMIT_PER_MINUTE", 600, minimum=1)
         template = env.get("ORDER_URL_TEMPLATE", f"{shop_url}/orders/{{order_id}}")
         if "{order_id}" not in template or not template.startswith(("http://", "https://")):
             raise SettingsError("ORDER_URL_TEMPLATE must be an absolute URL with {order_id}")
@@ -184,5 +192,14 @@ class Settings:
             stripe_max_concurrency=_int(env, "STRIPE_MAX_CONCURRENCY", 16, minimum=1),
             vault_enabled=_bool(env, "VAULT_ENABLED", app_env != "production"),
             vault_secret=env.get("VAULT_SECRET") or None,
+            rate_limit_per_minute=per_minute,
+            rate_limit_burst=_int(env, "RATE_LIMIT_BURST", per_minute, minimum=1),
+            signature_secret=env.get("SIGNATURE_SECRET") or None,
+            merchant_signature_secrets=parse_pairs(
+                env.get("MERCHANT_SIGNATURE_SECRETS", ""), "MERCHANT_SIGNATURE_SECRETS"
+            ),
+            signature_tolerance_seconds=_int(env, "SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1),
+            max_line_items=_int(env, "MAX_LINE_ITEMS", 100, minimum=1),
+            admin_api_key=env.get("ADMIN_API_KEY") or None,
             psp_accounts=parse_pairs(env.get("PSP_ACCOUNTS", ""), "PSP_ACCOUNTS"),
         )

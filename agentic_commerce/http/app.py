@@ -13,14 +13,16 @@ from werkzeug.exceptions import HTTPException
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.rate_limit import Limit
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.checkout import register_checkout
 from agentic_commerce.http.codecs.base import Storefront
-from agentic_commerce.http.context import Gate
+from agentic_commerce.http.context import Gate, rate_limit_headers
 from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
 from agentic_commerce.http.errors import error_response
 from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.http.versions import Versions
 
 log = structlog.get_logger("agentic_commerce.http")
@@ -51,15 +53,35 @@ def create_app(system: ActorSystem) -> QuartTrio:
         ttl_seconds=settings.idempotency_ttl_seconds,
         claim_seconds=2 * settings.ask_timeout_seconds,
     )
-    gate = Gate(ApiKeys(settings.api_keys), versions, idempotency)
+    signatures = Signatures(
+        system.store,
+        settings.signature_secret,
+        settings.merchant_signature_secrets,
+        settings.signature_tolerance_seconds,
+    )
+    limit = Limit(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    gate = Gate(
+        ApiKeys(settings.api_keys),
+        versions,
+        idempotency,
+        signatures,
+        system.store,
+        limit,
+        system.clock,
+    )
 
     @app.before_request
     async def request_id() -> None:
         g.request_id = request.headers.get("Request-Id") or f"req_{secrets.token_hex(12)}"
 
     @app.after_request
-    async def echo_headers(response: Response) -> Response:
+    async def common_headers(response: Response) -> Response:
         response.headers["Request-Id"] = g.get("request_id", "")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        decision = g.get("rate_limit")
+        if decision is not None:
+            response.headers.update(rate_limit_headers(decision))
         for name in ECHOED_HEADERS:
             value = request.headers.get(name)
             if value is not None:
@@ -82,6 +104,22 @@ def create_app(system: ActorSystem) -> QuartTrio:
             g.get("codec", versions.newest),
             versions,
         )
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        """A bug: logged with the request id, answered without any internal detail."""
+        request_id = g.get("request_id", "")
+        log.error(
+            "unhandled_error", request_id=request_id, error=type(error).__name__, exc_info=error
+        )
+        refused = RequestRejected(
+            "internal_error",
+            f"The request failed unexpectedly (request id {request_id}).",
+            None,
+            status=500,
+            type="processing_error",
+        )
+        return error_response(refused, g.get("codec", versions.newest), versions)
 
     @app.get("/health")
     async def health() -> Response:

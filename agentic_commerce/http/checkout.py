@@ -22,7 +22,7 @@ from agentic_commerce.actors.session import (
 )
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.http.context import Caller, Gate, read_body
+from agentic_commerce.http.context import Caller, Gate
 from agentic_commerce.http.errors import from_actor_error
 from agentic_commerce.http.responses import json_response
 from agentic_commerce.store.base import Answer
@@ -53,8 +53,7 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate) -> None:
         session_id: str, status: int, message: Callable[[Caller, bytes, Answer | None], Any]
     ) -> Response:
         """One POST: one message to the session's actor."""
-        who = gate.caller()
-        raw = await read_body()
+        who, raw = await gate.enter()
         return await gate.post(
             who,
             raw,
@@ -75,7 +74,7 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate) -> None:
 
     @app.get("/checkout_sessions/<session_id>")
     async def get_session(session_id: str) -> Response:
-        who = gate.caller()
+        who, _ = await gate.enter()
         activation = sessions.lookup(known(session_id))
         view = fresh_snapshot(
             activation.actor if activation else None, who.merchant_id, system.clock.now()

@@ -27,7 +27,7 @@ from agentic_commerce.domain import vault
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.codecs.base import parse, timestamp
 from agentic_commerce.http.codecs.delegate_payment import MODELS, DelegatePaymentRequest
-from agentic_commerce.http.context import Gate, read_body
+from agentic_commerce.http.context import Gate, RateLimited
 from agentic_commerce.store.base import Answer, Store
 
 PATH = "/agentic_commerce/delegate_payment"
@@ -151,8 +151,11 @@ class Vault:
 def register_delegate_payment(app: Quart, vault_service: Vault, gate: Gate) -> None:
     @app.post(PATH)
     async def delegate_payment() -> Response:
-        who = gate.caller()
-        raw = await read_body()
+        try:
+            who, raw = await gate.enter()
+        except RateLimited as limited:
+            limited.type = "rate_limit_exceeded"  # this endpoint's Error has the type
+            raise
         key = request.headers.get("Idempotency-Key") or None
 
         async def call(answer: Answer | None) -> dict[str, Any]:

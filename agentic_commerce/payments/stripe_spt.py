@@ -74,7 +74,7 @@ TOKEN_UNUSABLE = "The payment token cannot be used for this purchase; request a 
 TOKEN_REUSED = "The payment token was already used for a different purchase; request a new one."
 TOKEN_RISK = "The payment was declined."
 AUTHENTICATION_INCOMPLETE = "The 3-D Secure result lacks its cryptogram, transaction id or version."
-AUTHENTICATION_REFUSED = "3-D Secure authentication was not accepted; pay again or with another card."
+AUTHENTICATION_REFUSED = "3-D Secure authentication was not accepted; try another card."
 UNAVAILABLE = "Stripe is unavailable; retry shortly."
 MISCONFIGURED = "Stripe refused the request: the merchant's Stripe configuration needs attention."
 NOT_CONFIGURED = "Stripe payments are not configured for this merchant."
@@ -87,7 +87,7 @@ CONFIGURATION_CODES = frozenset(
 # ACP authentication outcome to the ARes `transStatus` Stripe asks for.
 ARES_TRANS_STATUS = {"authenticated": "Y", "attempt_acknowledged": "A"}
 
-_SECRETS = re.compile(r"\b(?:spt|sk|rk)_[A-Za-z0-9_]+")
+_SECRETS = re.compile(r"\b(spt|sk|rk)_[A-Za-z0-9_]+")
 
 
 class _RedactSecrets(logging.Filter):
@@ -96,13 +96,13 @@ class _RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if _SECRETS.search(message):
-            record.msg = _SECRETS.sub(lambda m: m.group(0).split("_", 1)[0] + "_[redacted]", message)
+            record.msg = _SECRETS.sub(r"\1_[redacted]", message)
             record.args = None
         return True
 
 
 def _install_redaction() -> None:
-    for name in ("stripe", "httpx", "httpcore"):
+    for name in ("stripe", "httpx"):  # the loggers that print URLs and bodies
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactSecrets) for f in logger.filters):
             logger.addFilter(_RedactSecrets())
@@ -163,7 +163,7 @@ class StripeProcessor(Processor):
         return credential.token.startswith(TOKEN_PREFIX)
 
     async def close(self) -> None:
-        await self._http.close_async()
+        await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def charge(self, request: ChargeRequest) -> PaymentOutcome:
         try:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from agentic_commerce.domain.model import Order, Session
+from agentic_commerce.domain.rate_limit import Decision, Limit
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken
 
 
@@ -167,6 +168,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def restore_vault_token(self, token_id: str, session_id: str) -> None:
         """Undo a consumption whose session commit did not happen."""
+
+    # request protection ---------------------------------------------------
+    @abc.abstractmethod
+    async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
+        """Count one request against `key`'s GCRA bucket (atomically)."""
+
+    @abc.abstractmethod
+    async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
+        """True the first time a signature is seen within `ttl_seconds`; False on a replay."""
 
     # expiry index and outbox ----------------------------------------------
     @abc.abstractmethod

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from agentic_commerce.domain.model import Order, Session
+from agentic_commerce.domain.rate_limit import Decision, Limit, decide
 from agentic_commerce.domain.state_machine import TERMINAL
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
 from agentic_commerce.store.base import (
@@ -36,6 +37,8 @@ class MemoryStore(Store):
         self._claims: dict[str, float] = {}
         self._writes = 0
         self._vault: dict[str, VaultToken] = {}
+        self._tats: dict[str, float] = {}
+        self._signatures: dict[str, float] = {}
         self._on_hand: dict[str, int] = {}
         self._holds: dict[str, dict[str, int]] = {}
         self._reserved: dict[str, int] = {}
@@ -117,6 +120,20 @@ class MemoryStore(Store):
         token = self._vault.get(token_id)
         if token is not None and token.consumed_by == session_id:
             self._vault[token_id] = replace(token, consumed_by=None)
+
+    async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
+        decision, self._tats[key] = decide(limit, self._tats.get(key), now)
+        return decision
+
+    async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
+        now = time.monotonic()
+        if self._signatures.get(signature, 0.0) > now:
+            return False
+        self._signatures[signature] = now + ttl_seconds
+        if len(self._signatures) % PURGE_EVERY == 0:
+            for old in [s for s, until in self._signatures.items() if until <= now]:
+                del self._signatures[old]
+        return True
 
     async def seed_stock(self, levels: Mapping[str, int]) -> None:
         for product_id, units in levels.items():
