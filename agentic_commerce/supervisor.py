@@ -79,6 +79,8 @@ async def run_server(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
+        if settings.production and (problems := settings.production_problems()):
+            raise SettingsError("APP_ENV=production refuses to start: " + "; ".join(problems))
         configure_logging(settings.log_level, settings.log_format)
         trio.run(run_server, settings)
     except (SettingsError, CatalogError, OSError) as exc:

@@ -132,6 +132,17 @@ class Settings:
     def production(self) -> bool:
         return self.app_env == "production"
 
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve production traffic (empty: it may)."""
+        problems = []
+        if self.demo_api_key or DEMO_API_KEY in self.api_keys:
+            problems.append("the demo API key is accepted: set API_KEYS")
+        if self.simulated_payments:
+            problems.append("simulated payments are on: set SIMULATED_PAYMENTS=false")
+        if self.vault_enabled and not self.vault_secret:
+            problems.append("the vault is enabled without VAULT_SECRET")
+        return problems
+
     def psp_account(self, merchant_id: str) -> str:
         """The merchant's PSP account id (delegate-payment allowances name it)."""
         return self.psp_accounts.get(merchant_id, merchant_id)

@@ -46,6 +46,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
             ("merchant_name", settings.three_ds_merchant_name),
         ),
         three_ds_directory_server=settings.three_ds_directory_server,
+        max_line_items=settings.max_line_items,
     )
     versions = Versions(storefront)
     idempotency = Idempotency(

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from agentic_commerce.actors.session import SessionView
-from agentic_commerce.domain import model
+from agentic_commerce.domain import model, validation
 from agentic_commerce.domain.commands import (
     CancelSession,
     CompleteSession,
@@ -35,6 +36,7 @@ class Storefront:
     environment: str = "sandbox"
     three_ds_acquirer: tuple[tuple[str, str], ...] = ()  # acquirer_details for 3-D Secure
     three_ds_directory_server: str = "visa"
+    max_line_items: int = 100
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
@@ -57,6 +59,15 @@ def parse(model_type: type[M], raw: bytes) -> M:
     Messages are fixed texts: they never echo submitted values (which may be
     card data or tokens).
     """
+    try:
+        depth = validation.json_depth(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        raise RequestRejected("invalid_json", "The request body is not valid JSON.") from None
+    if depth > validation.MAX_JSON_DEPTH:
+        raise RequestRejected(
+            "nesting_too_deep",
+            f"The request body nests deeper than {validation.MAX_JSON_DEPTH} levels.",
+        )
     try:
         return model_type.model_validate_json(raw)
     except ValidationError as exc:
@@ -98,9 +109,10 @@ def address(value: model.Address, *, with_company: bool) -> JSON:
     return body
 
 
-def to_address(value: Any) -> model.Address:
-    """A request Address model (either version) as the canonical address."""
-    return model.Address(
+def to_address(value: Any, path: str) -> model.Address:
+    """A request Address model (either version) as the canonical address, checked:
+    ISO 3166-1 country; for the US a state code and a ZIP code."""
+    address = model.Address(
         name=value.name,
         line_one=value.line_one,
         line_two=value.line_two,
@@ -110,6 +122,23 @@ def to_address(value: Any) -> model.Address:
         postal_code=value.postal_code,
         company=getattr(value, "company", None),
     )
+    for field, problem in validation.address_problems(address):
+        raise RequestRejected("invalid_field", problem, f"{path}.{field}")
+    return address
+
+
+def check_text(value: str | None, path: str) -> str | None:
+    """Free text that may be shown as markdown: raw HTML is refused."""
+    if value is not None and validation.has_raw_html(value):
+        raise RequestRejected("invalid_field", "Raw HTML is not allowed in this field.", path)
+    return value
+
+
+def check_line_count(count: int, limit: int, path: str) -> None:
+    if count > limit:
+        raise RequestRejected(
+            "too_many_line_items", f"At most {limit} line items are accepted.", path
+        )
 
 
 def total(value: model.Total) -> JSON:

@@ -11,9 +11,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_STRING = 4096  # any string field; the spec's own limits are tighter where it has them
+MAX_QUANTITY = 10000
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, str_max_length=MAX_STRING)
 
 
 class Address(Strict):
@@ -35,7 +38,7 @@ class Buyer(Strict):
 
 class Item(Strict):
     id: str
-    quantity: Decimal = Field(gt=0, allow_inf_nan=False)
+    quantity: Decimal = Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False)
 
 
 class PaymentData(Strict):

@@ -14,15 +14,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_STRING = 4096  # any string field; the spec's own limits are tighter where it has them
+MAX_QUANTITY = 10000
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, str_max_length=MAX_STRING)
 
 
 class Open(BaseModel):
     """Objects the spec says to read leniently: unknown fields are ignored."""
 
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, str_max_length=MAX_STRING)
 
 
 class Address(Strict):
@@ -81,7 +84,7 @@ class Item(Strict):
     id: str
     name: str | None = None
     unit_amount: int | None = None
-    quantity: int = Field(default=1, ge=1)  # extension, see module docstring
+    quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)  # extension, see docstring
 
 
 class InterventionCapabilities(Open):

@@ -33,6 +33,7 @@ from agentic_commerce.http.codecs.base import (
     JSON,
     Codec,
     address,
+    check_line_count,
     number,
     parse,
     timestamp,
@@ -82,7 +83,9 @@ def _buyer(value: req.Buyer) -> model.Buyer:
 
 
 def _fulfillment(value: req.Address) -> model.FulfillmentDetails:
-    return model.FulfillmentDetails(name=value.name, address=to_address(value))
+    return model.FulfillmentDetails(
+        name=value.name, address=to_address(value, "$.fulfillment_address")
+    )
 
 
 def _lines(items: list[req.Item]) -> tuple[LineInput, ...]:
@@ -109,6 +112,7 @@ class Codec2025(Codec):
     # requests -----------------------------------------------------------------
     def parse_create(self, raw: bytes) -> CreateSession:
         body = parse(req.CreateRequest, raw)
+        check_line_count(len(body.items), self.storefront.max_line_items, "$.items")
         return CreateSession(
             currency=None,
             lines=_lines(body.items),
@@ -120,6 +124,8 @@ class Codec2025(Codec):
 
     def parse_update(self, raw: bytes) -> UpdateSession:
         body = parse(req.UpdateRequest, raw)
+        if body.items is not None:
+            check_line_count(len(body.items), self.storefront.max_line_items, "$.items")
         sent = body.model_fields_set
         choices: tuple[FulfillmentChoice, ...] | None = None
         if body.fulfillment_option_id is not None:

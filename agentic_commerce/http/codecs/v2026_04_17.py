@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from agentic_commerce.actors.session import SessionView
-from agentic_commerce.domain import model
+from agentic_commerce.domain import model, validation
 from agentic_commerce.domain.commands import (
     UNSET,
     CancelSession,
@@ -25,6 +25,8 @@ from agentic_commerce.http.codecs.base import (
     JSON,
     Codec,
     address,
+    check_line_count,
+    check_text,
     parse,
     timestamp,
     to_address,
@@ -74,11 +76,12 @@ def _buyer(value: req.Buyer) -> model.Buyer:
 
 
 def _fulfillment(value: req.FulfillmentDetails) -> model.FulfillmentDetails:
+    path = "$.fulfillment_details.address"
     return model.FulfillmentDetails(
         name=value.name,
         phone_number=value.phone_number,
         email=value.email,
-        address=to_address(value.address) if value.address is not None else None,
+        address=to_address(value.address, path) if value.address is not None else None,
     )
 
 
@@ -107,6 +110,11 @@ class Codec2026(Codec):
     # requests -----------------------------------------------------------------
     def parse_create(self, raw: bytes) -> CreateSession:
         body = parse(req.CreateRequest, raw)
+        check_line_count(len(body.line_items), self.storefront.max_line_items, "$.line_items")
+        if not validation.is_currency(body.currency):
+            raise RequestRejected(
+                "invalid_field", "currency must be an ISO 4217 code.", "$.currency"
+            )
         interventions: tuple[str, ...] = ()
         if body.capabilities.interventions and body.capabilities.interventions.supported:
             interventions = tuple(body.capabilities.interventions.supported)
@@ -122,11 +130,13 @@ class Codec2026(Codec):
             timezone=body.timezone,
             quote_id=body.quote_id,
             metadata=body.metadata,
-            order_notes=body.order_notes,
+            order_notes=check_text(body.order_notes, "$.order_notes"),
         )
 
     def parse_update(self, raw: bytes) -> UpdateSession:
         body = parse(req.UpdateRequest, raw)
+        if body.line_items is not None:
+            check_line_count(len(body.line_items), self.storefront.max_line_items, "$.line_items")
         sent = body.model_fields_set
         return UpdateSession(
             buyer=(_buyer(body.buyer) if body.buyer else None) if "buyer" in sent else UNSET,
@@ -141,7 +151,9 @@ class Codec2026(Codec):
                 if "selected_fulfillment_options" in sent
                 else UNSET
             ),
-            order_notes=body.order_notes if "order_notes" in sent else UNSET,
+            order_notes=(
+                check_text(body.order_notes, "$.order_notes") if "order_notes" in sent else UNSET
+            ),
         )
 
     def parse_complete(self, raw: bytes) -> CompleteSession:
@@ -173,7 +185,7 @@ class Codec2026(Codec):
                 if body.authentication_result
                 else None
             ),
-            order_notes=body.order_notes,
+            order_notes=check_text(body.order_notes, "$.order_notes"),
         )
 
     def parse_cancel(self, raw: bytes) -> CancelSession:
@@ -182,6 +194,7 @@ class Codec2026(Codec):
         body = parse(req.CancelRequest, raw)
         if body.intent_trace is None:
             return CancelSession()
+        check_text(body.intent_trace.trace_summary, "$.intent_trace.trace_summary")
         code = body.intent_trace.reason_code
         return CancelSession(code if code in KNOWN_REASON_CODES else "other")
 
