@@ -191,6 +191,8 @@ class SessionActor(Actor):
             stop = self.registry.passivate(self.session_id, self)
             if stop:
                 log.debug("actor_passivated", kind=self.kind, session_id=self.session_id)
+            else:
+                self._touch()  # a message is queued: stay, or the past deadline spins
             return stop
         return False
 
