@@ -1,7 +1,7 @@
 """Validate ACP request/response bodies against the vendored JSON Schema of their API version.
 
 The schemas come from the vendored spec at ``$ACP_SPEC_DIR`` or, by default,
-``<repo root>/../shared/acp-spec`` (``<version>/json-schema/schema.<bundle>.json``).
+``<repo root>/spec/acp-spec`` (``<version>/json-schema/schema.<bundle>.json``).
 Known upstream schema defects are patched here, each patch naming the item of
 ``acp-spec/SUMMARY.md`` §14 (or the local finding) it fixes.  A patch whose
 defect is no longer present raises, so a spec refresh forces a review.
@@ -81,15 +81,14 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def spec_dir() -> Path:
-    """The vendored ``acp-spec`` folder: ``$ACP_SPEC_DIR``, else ``<repo>/../shared/acp-spec``."""
+    """The ``acp-spec`` data: ``$ACP_SPEC_DIR``, else the copy vendored in ``spec/acp-spec``."""
     configured = os.environ.get(_ENV_VAR)
-    path = Path(configured) if configured else _REPO_ROOT.parent / "shared" / "acp-spec"
+    path = Path(configured) if configured else _REPO_ROOT / "spec" / "acp-spec"
     if not all((path / version / "json-schema").is_dir() for version in VERSIONS):
         source = f"${_ENV_VAR}" if configured else f"the default (${_ENV_VAR} is not set)"
         raise FileNotFoundError(
             f"ACP spec not found at {path} (from {source}): expected "
-            f"{', '.join(f'{v}/json-schema/' for v in VERSIONS)} there. Vendor the spec at "
-            f"<repo root>/../shared/acp-spec or point ${_ENV_VAR} at the acp-spec folder."
+            f"{', '.join(f'{v}/json-schema/' for v in VERSIONS)} there."
         )
     return path
 
