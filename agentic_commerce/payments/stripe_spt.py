@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any, cast
+from urllib.parse import quote
 
 import stripe
 import structlog
@@ -43,9 +44,12 @@ from agentic_commerce.payments.base import (
 log = structlog.get_logger("agentic_commerce.payments.stripe")
 
 TOKEN_PREFIX = "spt_"
+TOKEN_SHAPE = re.compile(r"spt_[A-Za-z0-9_]{1,250}")
 PLACEMENTS = ("payment_method_data", "top_level")
 TOKEN_PARAM = "shared_payment_granted_token"
 NAME = "stripe"
+MAX_NETWORK_RETRIES = 2  # retried with the same idempotency key, by the stripe client
+RETRY_SLEEP_SECONDS = 1.5  # the stripe client's back-off before two retries, at most
 
 GENERIC_DECLINE = "The card was declined."
 # Fixed texts, safe to show the buyer. Stripe advises not to reveal fraud-related
@@ -126,14 +130,14 @@ class StripeProcessor(Processor):
         risk_check: bool = False,
         max_concurrency: int = 16,
         request_timeout: float = 10.0,
-        max_network_retries: int = 2,
+        max_network_retries: int = MAX_NETWORK_RETRIES,
     ) -> None:
         if token_placement not in PLACEMENTS:
             raise ValueError(f"token_placement must be one of {', '.join(PLACEMENTS)}")
         _install_redaction()
         self.token_placement = token_placement
         self.risk_check = risk_check
-        self._limiter = trio.CapacityLimiter(max_concurrency)
+        self.limiter = trio.CapacityLimiter(max_concurrency)
         self._http = stripe.HTTPXClient(timeout=request_timeout)
         self._client = stripe.StripeClient(
             secret_key,
@@ -145,10 +149,13 @@ class StripeProcessor(Processor):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StripeProcessor:
-        """Each network attempt gets a third of the payment timeout, so the first
-        try and its two retries fit inside the payment actor's deadline."""
+        """Each network attempt gets a share of the payment timeout, so the first
+        try, its retries and the stripe client's back-off sleeps fit inside the
+        payment actor's deadline."""
         if not settings.stripe_secret_key:
             raise ValueError("STRIPE_SECRET_KEY is not set")
+        attempts = 1 + MAX_NETWORK_RETRIES
+        budget = settings.payment_timeout_seconds - RETRY_SLEEP_SECONDS
         return cls(
             settings.stripe_secret_key,
             api_base=settings.stripe_api_base,
@@ -156,7 +163,7 @@ class StripeProcessor(Processor):
             token_placement=settings.stripe_token_placement,
             risk_check=settings.stripe_risk_check,
             max_concurrency=settings.stripe_max_concurrency,
-            request_timeout=max(1.0, settings.payment_timeout_seconds / 3),
+            request_timeout=max(1.0, budget / attempts),
         )
 
     def accepts(self, credential: PaymentCredential) -> bool:
@@ -166,16 +173,24 @@ class StripeProcessor(Processor):
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def charge(self, request: ChargeRequest) -> PaymentOutcome:
+        if not TOKEN_SHAPE.fullmatch(request.credential.token):
+            # The agent's token goes into a URL path for the risk check.
+            return Declined("malformed_token", TOKEN_UNUSABLE, "invalid")
         try:
             if request.pending is not None and request.authentication:
-                return await self._confirm_authenticated(request)
+                return await self._confirm_authenticated(
+                    request, request.pending, request.authentication
+                )
             if self.risk_check:
                 refused = await self._check_token(request)
                 if refused is not None:
                     return refused
             return await self._create(request)
         except stripe.StripeError as exc:
-            return self._error_outcome(exc, request)
+            failure = exc
+        # Mapped outside the handler, so that a raised PaymentUnavailable does not
+        # carry Stripe's error (whose message may quote the token) as its context.
+        return self._error_outcome(failure, request)
 
     async def _create(self, request: ChargeRequest) -> PaymentOutcome:
         """One `POST /v1/payment_intents`, created and confirmed at once."""
@@ -193,18 +208,19 @@ class StripeProcessor(Processor):
             params[TOKEN_PARAM] = request.credential.token
         else:
             params["payment_method_data"] = {TOKEN_PARAM: request.credential.token}
-        async with self._limiter:
+        async with self.limiter:
             intent = await self._client.v1.payment_intents.create_async(
                 cast(PaymentIntentCreateParams, params),
                 {"idempotency_key": request.idempotency_key},
             )
         return await self._intent_outcome(intent, request)
 
-    async def _confirm_authenticated(self, request: ChargeRequest) -> PaymentOutcome:
+    async def _confirm_authenticated(
+        self, request: ChargeRequest, pending: str, authentication: Mapping[str, Any]
+    ) -> PaymentOutcome:
         """Confirm the waiting PaymentIntent with the agent's 3-D Secure result
         (Stripe's externally authenticated 3DS fields)."""
-        assert request.pending is not None and request.authentication is not None
-        details = request.authentication.get("outcome_details") or {}
+        details = authentication.get("outcome_details") or {}
         three_d_secure: dict[str, str] = {
             "cryptogram": details.get("three_ds_cryptogram") or "",
             "transaction_id": details.get("transaction_id") or "",
@@ -216,13 +232,13 @@ class StripeProcessor(Processor):
             three_d_secure["electronic_commerce_indicator"] = details[
                 "electronic_commerce_indicator"
             ]
-        trans_status = ARES_TRANS_STATUS.get(request.authentication.get("outcome", ""))
+        trans_status = ARES_TRANS_STATUS.get(authentication.get("outcome", ""))
         if trans_status is not None:
             three_d_secure["ares_trans_status"] = trans_status
         params = {"payment_method_options": {"card": {"three_d_secure": three_d_secure}}}
-        async with self._limiter:
+        async with self.limiter:
             intent = await self._client.v1.payment_intents.confirm_async(
-                request.pending,
+                pending,
                 cast(PaymentIntentConfirmParams, params),
                 {"idempotency_key": f"{request.idempotency_key}-3ds"},
             )
@@ -235,8 +251,8 @@ class StripeProcessor(Processor):
     async def _check_token(self, request: ChargeRequest) -> Declined | None:
         """Refuse before charging a token Stripe says is deactivated, out of its
         limits, or blocked by its risk details."""
-        path = f"/v1/shared_payment/granted_tokens/{request.credential.token}"
-        async with self._limiter:
+        path = f"/v1/shared_payment/granted_tokens/{quote(request.credential.token, safe='')}"
+        async with self.limiter:
             response = await self._client.raw_request_async("get", path)
         data = response.data if isinstance(response.data, dict) else {}
         reason = _token_refusal(data, request)
@@ -263,7 +279,7 @@ class StripeProcessor(Processor):
         status = intent.status
         if status == "processing":
             # A replayed create returns the stored response: look at the intent now.
-            async with self._limiter:
+            async with self.limiter:
                 intent = await self._client.v1.payment_intents.retrieve_async(intent.id)
             status = intent.status
         match status:
