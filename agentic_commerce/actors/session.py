@@ -135,6 +135,9 @@ INTERVENTION_NEEDED = Message(
 )
 
 
+SESSION_EXISTS = "session_exists"
+
+
 def not_found() -> RequestRejected:
     return RequestRejected("not_found", "Checkout session not found.", None, status=404)
 
@@ -296,7 +299,7 @@ class SessionActor(Actor):
     # commands ---------------------------------------------------------------
     async def _create(self, message: Create) -> SessionView:
         if self.state is not None:
-            raise RequestRejected("session_exists", "Checkout session exists already.", None)
+            raise RequestRejected(SESSION_EXISTS, "Checkout session exists already.", None)
         session = checkout.create(
             message.command,
             session_id=self.session_id,
@@ -471,6 +474,7 @@ class SessionActor(Actor):
             order_id=order_id,
             api_version=paying.api_version,
             created_at=now,
+            order=order,
         )
         view = await self._commit(completed, (event,))
         await self.deps.inventory.ask(Consume(self.session_id), self.deps.ask_timeout)

@@ -125,6 +125,9 @@ class Settings:
     signature_tolerance_seconds: int = 300
     max_line_items: int = 100
     admin_api_key: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
+    redis_timeout_seconds: float = 2.0
+    redis_pool_size: int = 32
     vault_secret: str | None = field(default=None, repr=False)
     psp_accounts: dict[str, str] = field(default_factory=dict)
 
@@ -212,5 +215,8 @@ class Settings:
             signature_tolerance_seconds=_int(env, "SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1),
             max_line_items=_int(env, "MAX_LINE_ITEMS", 100, minimum=1),
             admin_api_key=env.get("ADMIN_API_KEY") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            redis_timeout_seconds=_float(env, "REDIS_TIMEOUT_SECONDS", 2.0),
+            redis_pool_size=_int(env, "REDIS_POOL_SIZE", 32, minimum=1),
             psp_accounts=parse_pairs(env.get("PSP_ACCOUNTS", ""), "PSP_ACCOUNTS"),
         )

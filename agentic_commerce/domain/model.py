@@ -116,6 +116,22 @@ class Payment:
 
 
 @dataclass(frozen=True, slots=True)
+class Refund:
+    id: str
+    amount: int
+    type: str  # "original_payment" | "store_credit"
+    created_at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Order:
     id: str
     checkout_session_id: str
@@ -127,6 +143,17 @@ class Order:
     payment: Payment
     status: str = "created"
     order_notes: str | None = None
+    updated_at: datetime | None = None
+    shipment: Shipment | None = None
+    refunds: tuple[Refund, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return next(t.amount for t in self.totals if t.type == "total")
+
+    @property
+    def refunded(self) -> int:
+        return sum(r.amount for r in self.refunds)
 
 
 @dataclass(frozen=True, slots=True)

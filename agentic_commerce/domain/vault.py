@@ -91,7 +91,7 @@ def refusal(token: VaultToken | None, use: TokenUse) -> Refusal | None:
         return Refusal("invalid", "The payment token is not known to this merchant.")
     if token.checkout_session_id != use.session_id:
         return Refusal("invalid", "The payment token belongs to another checkout session.")
-    if token.consumed_by is not None:
+    if token.consumed_by not in (None, use.session_id):
         return Refusal("payment_declined", "The payment token has already been used.")
     if use.at >= token.expires_at:
         return Refusal("payment_declined", "The payment token has expired.")

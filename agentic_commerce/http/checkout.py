@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from quart import Quart, Response
+from quart import Quart, Response, request
 
 from agentic_commerce.actors.runtime import ActorError
 from agentic_commerce.actors.session import (
+    SESSION_EXISTS,
     Cancel,
     Complete,
     Create,
@@ -28,6 +30,15 @@ from agentic_commerce.http.responses import json_response
 from agentic_commerce.store.base import Answer
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def new_session_id(merchant_id: str, idempotency_key: str | None) -> str:
+    """A create with an Idempotency-Key gets an id derived from (merchant, key), so its
+    idempotency record and the new session share a partition; without a key, a random id."""
+    if not idempotency_key:
+        return new_id("cs")
+    digest = hashlib.sha256(f"{merchant_id}\x1f{idempotency_key}".encode()).hexdigest()
+    return f"cs_{digest[:24]}"
 
 
 def register_checkout(app: Quart, system: ActorSystem, gate: Gate) -> None:
@@ -50,22 +61,39 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate) -> None:
         return session_id
 
     async def post(
-        session_id: str, status: int, message: Callable[[Caller, bytes, Answer | None], Any]
+        session_id: str | None,
+        status: int,
+        message: Callable[[Caller, bytes, Answer | None], Any],
     ) -> Response:
-        """One POST: one message to the session's actor."""
+        """One POST: one message to the session's actor (a new one for a create)."""
         who, raw = await gate.enter()
+        creating = session_id is None
+        target = session_id or new_session_id(
+            who.merchant_id, request.headers.get("Idempotency-Key")
+        )
+
+        async def call(answer: Answer | None) -> SessionView:
+            try:
+                return await ask(target, message(who, raw, answer))
+            except RequestRejected as refused:
+                if not (creating and refused.code == SESSION_EXISTS):
+                    raise
+                # The key was used before and its record has expired: a new request.
+                return await ask(new_id("cs"), message(who, raw, answer))
+
         return await gate.post(
             who,
             raw,
+            target,
             status,
             render=lambda view: orjson.dumps(who.codec.render_session(view)),
-            call=lambda answer: ask(session_id, message(who, raw, answer)),
+            call=call,
         )
 
     @app.post("/checkout_sessions")
     async def create_session() -> Response:
         return await post(
-            new_id("cs"),
+            None,
             201,
             lambda who, raw, answer: Create(
                 who.codec.parse_create(raw), who.merchant_id, who.codec.version, answer

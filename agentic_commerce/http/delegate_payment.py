@@ -163,4 +163,4 @@ def register_delegate_payment(app: Quart, vault_service: Vault, gate: Gate) -> N
                 who.codec.version, raw, who.merchant_id, key, answer
             )
 
-        return await gate.post(who, raw, 201, orjson.dumps, call)
+        return await gate.post(who, raw, f"vault-{who.merchant_id}", 201, orjson.dumps, call)

@@ -31,6 +31,7 @@ from agentic_commerce.store.base import Answer, IdempotencyRecord, Store
 MAX_KEY_LENGTH = 255
 KEY_REQUIRED_FROM = "2026-04-17"
 RETRY_AFTER_SECONDS = 1
+SEPARATOR = "\x1f"
 T = TypeVar("T")
 
 
@@ -93,6 +94,7 @@ class Idempotency:
         path: str,
         raw: bytes,
         version: str,
+        partition: str,
         status: int,
         render: Callable[[T], bytes],
         render_error: Callable[[RequestRejected], bytes],
@@ -100,10 +102,14 @@ class Idempotency:
     ) -> Outcome:
         """Answer once per (merchant, method, path, key): run `call` or replay.
 
+        The record's scope starts with `partition` (the session it belongs to),
+        so a sharded store can keep it beside that session's state.
+
         `call` writes the answer's record with the change it makes (see
         `Answer`); a refusal (4xx) is recorded here, a 5xx never.
         """
-        scope = f"{merchant_id}\x1f{method}\x1f{path}\x1f{key}"
+        scope = f"{partition}{SEPARATOR}{merchant_id}{SEPARATOR}{method}{SEPARATOR}{path}"
+        scope += f"{SEPARATOR}{key}"
         digest = fingerprint(raw)
         stored = await self.store.load_idempotency(scope)
         if stored is not None:

@@ -34,7 +34,11 @@ class StoreUnavailable(StoreError):
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
-    """The stored answer to a request: replayed for a retry with the same body."""
+    """The stored answer to a request: replayed for a retry with the same body.
+
+    `scope` starts with a partition (the session id it belongs to) and a `\x1f`:
+    a sharded store keeps the record beside that partition's state.
+    """
 
     scope: str
     fingerprint: str
@@ -69,12 +73,24 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
+    """An order event waiting for (or done with) webhook delivery.
+
+    It carries the order as it was when the event happened, so deliveries show
+    each change in turn. Events of one session are delivered in `created_at` order.
+    """
+
     id: str
-    type: str
+    type: str  # "order_create" | "order_update"
     session_id: str
     order_id: str | None
     api_version: str
     created_at: datetime
+    order: Order | None = None
+    state: str = "pending"  # pending | in_flight | delivered | dead
+    attempts: int = 0
+    next_attempt_at: datetime | None = None  # None: at once
+    lease_until: datetime | None = None  # while in flight
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +179,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def consume_vault_token(self, token_id: str, use: TokenUse) -> Refusal | None:
         """Mark the token used by `use.session_id` if it may pay for `use`; else
-        say why not (and leave it unused). Atomic: one use, ever."""
-
-    @abc.abstractmethod
-    async def restore_vault_token(self, token_id: str, session_id: str) -> None:
-        """Undo a consumption whose session commit did not happen."""
+        say why not (and leave it unused). Atomic: one session, ever; the same
+        session may present it again (a retried complete whose commit failed)."""
 
     # request protection ---------------------------------------------------
     @abc.abstractmethod
@@ -184,7 +197,35 @@ class Store(abc.ABC):
         """Open sessions whose `expires_at` has passed."""
 
     @abc.abstractmethod
-    async def pending_events(self, limit: int = 100) -> list[OutboxEvent]: ...
+    async def claim_due_events(
+        self, now: datetime, limit: int, lease_seconds: float
+    ) -> list[OutboxEvent]:
+        """Mark due events in flight (until `now + lease_seconds`) and return them.
+
+        Only the oldest undelivered event of a session can be due, so a session's
+        events go out in order; a dead event does not hold back later ones. An
+        in-flight event whose lease has passed (its dispatcher died) is due again.
+        """
+
+    @abc.abstractmethod
+    async def save_event(self, event: OutboxEvent) -> None:
+        """Write back an event's delivery state (delivered, retry later, dead)."""
+
+    @abc.abstractmethod
+    async def load_event(self, event_id: str) -> OutboxEvent | None: ...
+
+    @abc.abstractmethod
+    async def list_events(self, state: str | None, limit: int = 100) -> list[OutboxEvent]:
+        """Events in a state (or all), oldest first."""
+
+    @abc.abstractmethod
+    async def outbox_counts(self) -> dict[str, int]:
+        """Number of events per state."""
+
+    @abc.abstractmethod
+    async def release_orphan_holds(self, older_than: datetime) -> int:
+        """Release stock holds taken before `older_than` whose session is not open
+        (a process can die between taking a hold and committing its session)."""
 
     async def ping(self) -> bool:
         return True

@@ -6,10 +6,12 @@ trio each one is atomic, which is all the `Store` contract asks.
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.rate_limit import Decision, Limit, decide
@@ -43,7 +45,8 @@ class MemoryStore(Store):
         self._holds: dict[str, dict[str, int]] = {}
         self._reserved: dict[str, int] = {}
         self._expiry: dict[str, datetime] = {}
-        self._outbox: list[OutboxEvent] = []
+        self._events: dict[str, OutboxEvent] = {}
+        self._hold_times: dict[str, float] = {}
 
     async def load_session(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
@@ -63,7 +66,8 @@ class MemoryStore(Store):
             self._expiry[stored.id] = stored.expires_at
         if commit.idempotency is not None:
             self._remember(commit.idempotency)
-        self._outbox.extend(commit.events)
+        for event in commit.events:
+            self._events[event.id] = event
         return stored
 
     async def load_order(self, order_id: str) -> Order | None:
@@ -116,11 +120,6 @@ class MemoryStore(Store):
             self._vault[token_id] = replace(token, consumed_by=use.session_id)
         return reason
 
-    async def restore_vault_token(self, token_id: str, session_id: str) -> None:
-        token = self._vault.get(token_id)
-        if token is not None and token.consumed_by == session_id:
-            self._vault[token_id] = replace(token, consumed_by=None)
-
     async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
         decision, self._tats[key] = decide(limit, self._tats.get(key), now)
         return decision
@@ -155,15 +154,19 @@ class MemoryStore(Store):
                 granted[product_id] = want
         if granted:
             self._holds[holder] = granted
+            self._hold_times[holder] = time.time()
         else:
             self._holds.pop(holder, None)
+            self._hold_times.pop(holder, None)
         return tuple(sorted(short))
 
     async def release(self, holder: str) -> None:
+        self._hold_times.pop(holder, None)
         for product_id, units in self._holds.pop(holder, {}).items():
             self._reserved[product_id] -= units
 
     async def consume(self, holder: str) -> None:
+        self._hold_times.pop(holder, None)
         for product_id, units in self._holds.pop(holder, {}).items():
             self._reserved[product_id] -= units
             self._on_hand[product_id] -= units
@@ -177,5 +180,52 @@ class MemoryStore(Store):
         due = sorted((at, sid) for sid, at in self._expiry.items() if at <= now)
         return [sid for _, sid in due[:limit]]
 
-    async def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
-        return self._outbox[:limit]
+    async def claim_due_events(
+        self, now: datetime, limit: int, lease_seconds: float
+    ) -> list[OutboxEvent]:
+        heads: dict[str, OutboxEvent] = {}
+        for event in self._events.values():  # insertion order is creation order
+            if event.state in ("delivered", "dead") or event.session_id in heads:
+                continue
+            heads[event.session_id] = event
+        claimed: list[OutboxEvent] = []
+        lease = now + timedelta(seconds=lease_seconds)
+        for event in heads.values():
+            lease_until = event.lease_until if event.state == "in_flight" else None
+            if lease_until is not None and lease_until > now:
+                continue
+            if event.next_attempt_at is not None and event.next_attempt_at > now:
+                continue
+            claimed.append(replace(event, state="in_flight", lease_until=lease))
+            self._events[event.id] = claimed[-1]
+            if len(claimed) == limit:
+                break
+        return claimed
+
+    async def save_event(self, event: OutboxEvent) -> None:
+        self._events[event.id] = event
+
+    async def load_event(self, event_id: str) -> OutboxEvent | None:
+        return self._events.get(event_id)
+
+    async def list_events(self, state: str | None, limit: int = 100) -> list[OutboxEvent]:
+        matching = (e for e in self._events.values() if state is None or e.state == state)
+        return list(itertools.islice(matching, limit))
+
+    async def outbox_counts(self) -> dict[str, int]:
+        return dict(Counter(e.state for e in self._events.values()))
+
+    async def release_orphan_holds(self, older_than: datetime) -> int:
+        cutoff = older_than.timestamp()
+        orphans = [
+            holder
+            for holder, taken in self._hold_times.items()
+            if taken < cutoff and not self._open(holder)
+        ]
+        for holder in orphans:
+            await self.release(holder)
+        return len(orphans)
+
+    def _open(self, session_id: str) -> bool:
+        session = self._sessions.get(session_id)
+        return session is not None and session.status not in TERMINAL

@@ -531,7 +531,7 @@ async def test_restart_after_a_crash_keeps_committed_state(
         assert after.session.order is None
         assert await store.load_session("cs_c") == created.session
         assert (await rs.stock("usb_c_cable")).reserved == 1
-        assert await store.pending_events() == []
+        assert await store.list_events("pending") == []
 
         # The message was not redelivered; a new complete works normally.
         done = view(await rs.complete("cs_c"))
@@ -565,7 +565,7 @@ async def test_twenty_concurrent_completes_make_one_order(
         (order_id,) = orders
         assert counting.charges == {"cs_o": 1}
 
-        events = await store.pending_events()
+        events = await store.list_events("pending")
         assert [(e.type, e.session_id, e.order_id) for e in events] == [
             ("order_create", "cs_o", order_id)
         ]
@@ -595,7 +595,7 @@ async def test_declined_payment_leaves_the_session_payable(
         assert not message.blocking
         assert "tok_test" not in message.content  # never the token
         assert declined.quote.ready
-        assert await store.pending_events() == []
+        assert await store.list_events("pending") == []
         assert (await rs.stock("usb_c_cable")).reserved == 1  # still held for the buyer
         assert view(await rs.get("cs_d")).session == declined.session
 
@@ -603,7 +603,7 @@ async def test_declined_payment_leaves_the_session_payable(
         paid = view(await rs.complete("cs_d"))
         assert paid.session.status is Status.COMPLETED
         assert "payment_declined" not in codes(paid)
-        assert len(await store.pending_events()) == 1
+        assert len(await store.list_events("pending")) == 1
 
 
 async def test_concurrent_sessions_never_reserve_more_than_stock(

@@ -121,7 +121,7 @@ def test_conflicting_commit_writes_no_idempotency_record_or_events() -> None:
     with pytest.raises(VersionConflict):
         run(store.commit(Commit(session(), None, record("k", 2e9), (event,))))
     assert run(store.load_idempotency("k")) is None
-    assert run(store.pending_events()) == []
+    assert run(store.list_events("pending")) == []
 
 
 def test_commit_stores_order_events_and_idempotency_together() -> None:
@@ -144,7 +144,7 @@ def test_commit_stores_order_events_and_idempotency_together() -> None:
     )
     assert run(store.load_order("ord_1")) == order
     assert run(store.load_order("ord_missing")) is None
-    assert run(store.pending_events()) == [event]
+    assert run(store.list_events("pending")) == [event]
     loaded = run(store.load_idempotency("k"))
     assert loaded is not None and loaded.status == 201
 
