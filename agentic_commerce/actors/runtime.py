@@ -154,6 +154,9 @@ class Actor:
         """Handle a timer; return True to stop the actor normally."""
         return False
 
+    async def stopped(self) -> None:
+        """Release resources (connections); runs however the actor ended, shielded."""
+
 
 class ActorKilled(Exception):
     """Raised inside an actor's task by `ActorHandle.kill` (used by tests and operators)."""
@@ -203,6 +206,26 @@ async def _run_concurrent(actor: Actor, mailbox: Mailbox) -> None:
             nursery.start_soon(handle, envelope)
 
 
+async def _run_serial(actor: Actor, mailbox: Mailbox) -> None:
+    """One message at a time, with the actor's timer between messages."""
+    current: Envelope | None = None
+    try:
+        while True:
+            current = None
+            with trio.move_on_at(actor.deadline()) as timer:
+                current = await mailbox.receive.receive()
+            if timer.cancelled_caught:
+                if await actor.on_deadline():
+                    return
+                continue
+            assert current is not None
+            await _handle(actor, current)
+    except BaseException as exc:
+        if current is not None and current.reply is not None:
+            current.reply.fail(ActorCrashed(f"{actor.name} crashed: {type(exc).__name__}"))
+        raise
+
+
 async def run_actor(actor: Actor, mailbox: Mailbox, handle: ActorHandle | None = None) -> None:
     """Run `actor` until it stops normally; an exception means it crashed.
 
@@ -210,31 +233,17 @@ async def run_actor(actor: Actor, mailbox: Mailbox, handle: ActorHandle | None =
     `ActorCrashed` reply and is not redelivered.
     """
     handle = handle or ActorHandle()
-    if actor.concurrency > 1:
+    try:
         with trio.CancelScope() as scope:
             handle.scope = scope
             await actor.started()
-            await _run_concurrent(actor, mailbox)
+            if actor.concurrency > 1:
+                await _run_concurrent(actor, mailbox)
+            else:
+                await _run_serial(actor, mailbox)
             return
+        # Only `ActorHandle.kill` cancels this scope: count it as a crash.
         raise ActorKilled(actor.name)
-    current: Envelope | None = None
-    with trio.CancelScope() as scope:
-        handle.scope = scope
-        try:
-            await actor.started()
-            while True:
-                current = None
-                with trio.move_on_at(actor.deadline()) as timer:
-                    current = await mailbox.receive.receive()
-                if timer.cancelled_caught:
-                    if await actor.on_deadline():
-                        return
-                    continue
-                assert current is not None
-                await _handle(actor, current)
-        except BaseException as exc:
-            if current is not None and current.reply is not None:
-                current.reply.fail(ActorCrashed(f"{actor.name} crashed: {type(exc).__name__}"))
-            raise
-    # Only `ActorHandle.kill` cancels this scope: count it as a crash.
-    raise ActorKilled(actor.name)
+    finally:
+        with trio.CancelScope(shield=True):
+            await actor.stopped()

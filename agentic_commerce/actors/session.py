@@ -11,6 +11,7 @@ Its own timer expires the session at `expires_at`, and it passivates after
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.inventory import Consume, Hold, Release
 from agentic_commerce.actors.payment import Charge
 from agentic_commerce.actors.runtime import Actor, ActorRef
-from agentic_commerce.domain import checkout, pricing
+from agentic_commerce.domain import checkout, order_lifecycle, pricing
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.domain.commands import (
     UNSET,
@@ -32,7 +33,14 @@ from agentic_commerce.domain.commands import (
     UpdateSession,
 )
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.domain.model import Message, MessageType, Session, Status
+from agentic_commerce.domain.model import (
+    Message,
+    MessageType,
+    Order,
+    Session,
+    Shipment,
+    Status,
+)
 from agentic_commerce.domain.orders import place_order
 from agentic_commerce.domain.state_machine import TERMINAL, Event, transition
 from agentic_commerce.payments.base import (
@@ -98,7 +106,25 @@ class Expire:
     """Sent by the expiry sweeper for sessions whose actor is not live."""
 
 
-SessionMessage = Create | Update | Complete | Cancel | Get | Expire
+@dataclass(frozen=True, slots=True)
+class SetOrderStatus:
+    """An operator moves the session's order forward (admin API)."""
+
+    status: str
+    shipment: Shipment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOrder:
+    """An operator refunds part or all of the session's order (admin API)."""
+
+    amount: int
+    kind: str = "original_payment"
+    reason: str | None = None
+
+
+SessionMessage = Create | Update | Complete | Cancel | Get | Expire | SetOrderStatus | RefundOrder
+ANSWERED = (Create, Update, Complete, Cancel)  # messages that carry an idempotent answer
 SessionReply = SessionView | RequestRejected | None
 
 
@@ -116,6 +142,7 @@ class SessionDeps:
     ask_timeout: float
     payment_timeout: float
     order_url_template: str
+    on_events: Callable[[], None] = lambda: None  # after a commit that carries events
 
 
 AUTHENTICATED = frozenset({"authenticated", "attempt_acknowledged"})
@@ -152,6 +179,19 @@ def fresh_snapshot(actor: Actor | None, merchant_id: str, now: datetime) -> Sess
     if session.status not in TERMINAL and now >= session.expires_at:
         return None
     return view
+
+
+def order_event(kind: str, session: Session, order: Order, now: datetime) -> OutboxEvent:
+    """The outbox event of an order change, carrying the order as it now is."""
+    return OutboxEvent(
+        id=new_id("evt"),
+        type=kind,
+        session_id=session.id,
+        order_id=order.id,
+        api_version=session.api_version,
+        created_at=now,
+        order=order,
+    )
 
 
 def new_id(prefix: str) -> str:
@@ -208,7 +248,7 @@ class SessionActor(Actor):
         self._touch()
         if self._due():
             await self._expire()
-        self._answer = None if isinstance(message, Get | Expire) else message.answer
+        self._answer = message.answer if isinstance(message, ANSWERED) else None
         try:
             reply = await self._dispatch(message)
             if isinstance(reply, SessionView) and self._answer and self._answer.body is None:
@@ -228,6 +268,16 @@ class SessionActor(Actor):
                 return await self._create(message)
             case Expire():
                 return None
+            case SetOrderStatus(status, shipment):
+                return await self._change_order(
+                    lambda order, now: order_lifecycle.change_status(order, status, shipment, now)
+                )
+            case RefundOrder(amount, kind, reason):
+                return await self._change_order(
+                    lambda order, now: order_lifecycle.add_refund(
+                        order, amount, kind, reason, new_id("rf"), now
+                    )
+                )
         self._check_owner(message.merchant_id)
         match message:
             case Get():
@@ -277,6 +327,8 @@ class SessionActor(Actor):
             raise
         self.state = stored
         self.snapshot = SessionView(stored, quote)
+        if events:
+            self.deps.on_events()
         return self.snapshot
 
     async def _hold_stock(self, session: Session) -> Session:
@@ -448,6 +500,16 @@ class SessionActor(Actor):
         paying = replace(session, status=transition(session.status, Event.BEGIN_COMPLETE))
         return self._payment_failed(paying, AUTHENTICATION_FAILED, self.deps.clock.now())
 
+    async def _change_order(self, change: Callable[[Order, datetime], Order]) -> SessionView:
+        """Apply an operator's change to the order and emit `order_update` with it."""
+        current = self._current()
+        if current.order is None:
+            raise RequestRejected("not_found", "Order not found.", None, status=404)
+        now = self.deps.clock.now()
+        order = change(current.order, now)
+        event = order_event("order_update", current, order, now)
+        return await self._commit(replace(current, order=order, updated_at=now), (event,))
+
     async def _place_order(
         self, paying: Session, quote: pricing.Quote, charged: Charged, order_id: str, now: datetime
     ) -> SessionView:
@@ -467,15 +529,7 @@ class SessionActor(Actor):
             pending_payment=None,
             updated_at=now,
         )
-        event = OutboxEvent(
-            id=new_id("evt"),
-            type="order_create",
-            session_id=paying.id,
-            order_id=order_id,
-            api_version=paying.api_version,
-            created_at=now,
-            order=order,
-        )
+        event = order_event("order_create", paying, order, now)
         view = await self._commit(completed, (event,))
         await self.deps.inventory.ask(Consume(self.session_id), self.deps.ask_timeout)
         log.info("order_created", session_id=paying.id, order_id=order_id)

@@ -8,6 +8,7 @@ root of the supervision tree.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -18,9 +19,10 @@ from agentic_commerce.actors.expiry import run_sweeper
 from agentic_commerce.actors.inventory import InventoryActor
 from agentic_commerce.actors.payment import PaymentActor
 from agentic_commerce.actors.registry import ActorRegistry
-from agentic_commerce.actors.runtime import Actor, ActorRef, Mailbox, run_actor
+from agentic_commerce.actors.runtime import Actor, ActorError, ActorRef, Mailbox, run_actor
 from agentic_commerce.actors.session import SessionActor, SessionDeps
 from agentic_commerce.actors.supervision import ChildSpec, Restart, RestartHook, Supervisor
+from agentic_commerce.actors.webhooks import Nudge, Receiver, WebhookDispatcher
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.payments.base import Processor
@@ -54,6 +56,23 @@ def build_processors(settings: Settings) -> list[Processor]:
     return processors
 
 
+def webhook_receiver(settings: Settings) -> Receiver | None:
+    """Where order events go; None (events stay in the outbox) until both the URL
+    and the signing secret are configured."""
+    if not settings.webhook_url or not settings.webhook_secret:
+        return None
+    return Receiver(
+        url=settings.webhook_url,
+        secret=settings.webhook_secret,
+        version=settings.webhook_api_version,
+        legacy_names=settings.webhook_legacy_names,
+        schedule=settings.webhook_retry_schedule,
+        timeout=settings.webhook_timeout_seconds,
+        concurrency=settings.webhook_concurrency,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
+
+
 class ActorSystem:
     def __init__(
         self,
@@ -74,8 +93,11 @@ class ActorSystem:
         self.processors = processors
         inventory_box = Mailbox(settings.mailbox_size)
         payment_box = Mailbox(settings.mailbox_size)
+        webhooks_box = Mailbox(settings.mailbox_size)
         self.inventory = ActorRef("inventory", inventory_box)
         self.payment = ActorRef("payment", payment_box)
+        self.receiver = webhook_receiver(settings)
+        self.webhooks = ActorRef("webhooks", webhooks_box) if self.receiver else None
         self.session_deps = SessionDeps(
             store=store,
             catalog=catalog,
@@ -87,6 +109,7 @@ class ActorSystem:
             ask_timeout=settings.ask_timeout_seconds,
             payment_timeout=settings.payment_timeout_seconds + PAYMENT_ASK_MARGIN_SECONDS,
             order_url_template=settings.order_url_template,
+            on_events=self.nudge_webhooks,
         )
         self.sessions = ActorRegistry(
             "session",
@@ -98,19 +121,25 @@ class ActorSystem:
         async def sweeper() -> None:
             await run_sweeper(store, self.sessions, self.clock, settings.expiry_sweep_seconds)
 
-        self.services = Supervisor(
-            "services",
-            [
-                _permanent(lambda: InventoryActor(store), inventory_box, "inventory"),
+        services = [
+            _permanent(lambda: InventoryActor(store), inventory_box, "inventory"),
+            _permanent(
+                lambda: PaymentActor(processors, settings.payment_timeout_seconds),
+                payment_box,
+                "payment",
+            ),
+            ChildSpec("expiry_sweeper", sweeper, Restart.PERMANENT, "expiry"),
+        ]
+        receiver = self.receiver
+        if receiver is not None:
+            services.append(
                 _permanent(
-                    lambda: PaymentActor(processors, settings.payment_timeout_seconds),
-                    payment_box,
-                    "payment",
-                ),
-                ChildSpec("expiry_sweeper", sweeper, Restart.PERMANENT, "expiry"),
-            ],
-            on_restart=on_restart,
-        )
+                    lambda: WebhookDispatcher(store, receiver, self.clock),
+                    webhooks_box,
+                    "webhooks",
+                )
+            )
+        self.services = Supervisor("services", services, on_restart=on_restart)
         self.root = Supervisor(
             "root",
             [
@@ -119,6 +148,12 @@ class ActorSystem:
             ],
             on_restart=on_restart,
         )
+
+    def nudge_webhooks(self) -> None:
+        """Deliver new events now; if the dispatcher is busy, its next poll will."""
+        if self.webhooks is not None:
+            with contextlib.suppress(ActorError):
+                self.webhooks.tell(Nudge())
 
     async def run(self) -> None:
         """Seed stock, then run the tree; returns only if the root gives up (it raises)."""

@@ -12,6 +12,8 @@ DEMO_API_KEY = "api_key_demo_123"
 DEMO_MERCHANT = "merchant_demo"
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# About 1 s, 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h (jitter is added).
+DEFAULT_RETRY_SCHEDULE = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0)
 
 
 class SettingsError(ValueError):
@@ -54,6 +56,27 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if raw and not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an absolute http(s) URL")
+    return raw or None
+
+
+def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...]:
+    """Comma-separated delays in seconds, e.g. `1,5,30`."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return DEFAULT_RETRY_SCHEDULE
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise SettingsError(f"{name} must be comma-separated seconds") from None
+    if not delays or any(d < 0 for d in delays):
+        raise SettingsError(f"{name} must list non-negative delays")
+    return delays
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -125,6 +148,15 @@ class Settings:
     signature_tolerance_seconds: int = 300
     max_line_items: int = 100
     admin_api_key: str | None = field(default=None, repr=False)
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_api_version: str | None = None
+    webhook_legacy_names: bool = False
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 8
+    webhook_poll_seconds: float = 1.0
+    admin_allow_kill: bool = True
     redis_url: str | None = field(default=None, repr=False)
     redis_timeout_seconds: float = 2.0
     redis_pool_size: int = 32
@@ -144,6 +176,8 @@ class Settings:
             problems.append("simulated payments are on: set SIMULATED_PAYMENTS=false")
         if self.vault_enabled and not self.vault_secret:
             problems.append("the vault is enabled without VAULT_SECRET")
+        if self.webhook_url and not self.webhook_secret:
+            problems.append("WEBHOOK_URL is set without WEBHOOK_SECRET")
         return problems
 
     def psp_account(self, merchant_id: str) -> str:
@@ -215,6 +249,19 @@ class Settings:
             signature_tolerance_seconds=_int(env, "SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1),
             max_line_items=_int(env, "MAX_LINE_ITEMS", 100, minimum=1),
             admin_api_key=env.get("ADMIN_API_KEY") or None,
+            webhook_url=_url(env, "WEBHOOK_URL"),
+            webhook_secret=env.get("WEBHOOK_SECRET") or None,
+            webhook_api_version=_choice(
+                env, "WEBHOOK_API_VERSION", ("", "2026-04-17", "2025-09-29")
+            )
+            or None,
+            webhook_legacy_names=_choice(env, "WEBHOOK_EVENT_NAMES", ("spec", "legacy"))
+            == "legacy",
+            webhook_retry_schedule=_schedule(env, "WEBHOOK_RETRY_SCHEDULE"),
+            webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_concurrency=_int(env, "WEBHOOK_CONCURRENCY", 8, minimum=1),
+            webhook_poll_seconds=_float(env, "WEBHOOK_POLL_SECONDS", 1.0),
+            admin_allow_kill=_bool(env, "ADMIN_ALLOW_KILL", app_env != "production"),
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_seconds=_float(env, "REDIS_TIMEOUT_SECONDS", 2.0),
             redis_pool_size=_int(env, "REDIS_POOL_SIZE", 32, minimum=1),

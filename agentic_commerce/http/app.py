@@ -14,6 +14,7 @@ from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.rate_limit import Limit
+from agentic_commerce.http.admin import AdminGuard, register_admin
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.checkout import register_checkout
 from agentic_commerce.http.codecs.base import Storefront
@@ -139,6 +140,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
         return json_response(body, status=200 if ok else 503)
 
     register_checkout(app, system, gate)
+    register_admin(app, system, AdminGuard(settings.admin_api_key))
     if settings.vault_enabled:
         vault = Vault(system.store, settings, system.clock, vault_secret(settings))
         register_delegate_payment(app, vault, gate)

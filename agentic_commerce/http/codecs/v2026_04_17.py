@@ -32,6 +32,7 @@ from agentic_commerce.http.codecs.base import (
     to_address,
     total,
 )
+from agentic_commerce.http.codecs.orders import order_2026
 
 VERSION = "2026-04-17"
 CARD_HANDLER_ID = "card_tokenized"
@@ -316,37 +317,6 @@ class Codec2026(Codec):
             body["address"] = address(details.address, with_company=True)
         return body
 
-    @staticmethod
-    def render_order(order: model.Order) -> JSON:
-        body: JSON = {
-            "type": "order",
-            "id": order.id,
-            "checkout_session_id": order.checkout_session_id,
-            "permalink_url": order.permalink_url,
-            "status": order.status,
-            "line_items": [
-                {
-                    "id": line.id,
-                    "title": line.title,
-                    "product_id": line.product_id,
-                    "quantity": {
-                        "ordered": line.quantity,
-                        "current": line.quantity,
-                        "fulfilled": 0,
-                    },
-                    "unit_price": line.unit_amount,
-                    "subtotal": line.subtotal,
-                    "status": "processing",
-                }
-                for line in order.lines
-            ],
-            "totals": [total(t) for t in order.totals],
-            "confirmation": {"confirmation_number": order.id},
-        }
-        if order.order_notes is not None:
-            body["confirmation"]["order_notes"] = order.order_notes
-        return body
-
     def render_session(self, view: SessionView) -> JSON:
         session, quote = view.session, view.quote
         body: dict[str, Any] = {
@@ -387,7 +357,7 @@ class Codec2026(Codec):
                 "flow_preference": {"type": "challenge", "challenge": {"type": "preferred"}},
             }
         if session.order is not None:
-            body["order"] = self.render_order(session.order)
+            body["order"] = order_2026(session.order)
         return body
 
     def _links(self) -> list[JSON]:

@@ -1,0 +1,1 @@
+"""Order webhooks: signing (and verification, for receivers) and event payloads."""
