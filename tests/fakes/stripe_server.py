@@ -19,17 +19,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
+
+from tests.fakes.asgi import Message, Scope, lifespan, read_body, respond, serving
 
 TOKEN_PARAM = "shared_payment_granted_token"
-Scope = dict[str, Any]
-Message = dict[str, Any]
 
 
 @dataclass
@@ -152,19 +149,9 @@ class FakeStripe:
         send: Callable[[Message], Awaitable[None]],
     ) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+            await lifespan(receive, send)
+            return
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         method = scope["method"]
         raw = body.decode() if method == "POST" else scope["query_string"].decode()
@@ -181,17 +168,11 @@ class FakeStripe:
         finally:
             self.in_flight -= 1
         recorded.status = status
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"request-id", f"req_fake_{len(self.requests)}".encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"request-id", f"req_fake_{len(self.requests)}".encode()),
+        ]
+        await respond(send, status, json.dumps(payload).encode(), headers)
 
     async def _answer(self, request: Recorded, raw: str) -> tuple[int, dict[str, Any]]:
         if self.faults:
@@ -415,16 +396,9 @@ def parse_form(raw: str) -> dict[str, Any]:
 async def running_fake_stripe() -> AsyncIterator[FakeStripe]:
     """Serves a fresh fake on 127.0.0.1 (a free port) for the body of the block."""
     fake = FakeStripe()
-    config = Config()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.errorlog = None
-    config.graceful_timeout = 0.1
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(serve, fake, config, mode="asgi"))
-        fake.url = binds[0]
+    async with serving(fake) as url:
+        fake.url = url
         try:
             yield fake
         finally:
             fake.stop()
-            nursery.cancel_scope.cancel()
