@@ -139,6 +139,8 @@ class Actor:
     def __init__(self, name: str) -> None:
         self.name = name
         self.snapshot: Any = None
+        self.busy = 0  # messages being handled now
+        self.last_active = trio.current_time() if _in_trio() else 0.0
 
     async def started(self) -> None:
         """Load state; runs at every (re)start before the first message."""
@@ -158,6 +160,14 @@ class Actor:
         """Release resources (connections); runs however the actor ended, shielded."""
 
 
+def _in_trio() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
 class ActorKilled(Exception):
     """Raised inside an actor's task by `ActorHandle.kill` (used by tests and operators)."""
 
@@ -175,12 +185,16 @@ class ActorHandle:
 
 async def _handle(actor: Actor, envelope: Envelope) -> None:
     """Handle one message; if it raises, its asker gets `ActorCrashed` (no redelivery)."""
+    actor.busy += 1
+    actor.last_active = trio.current_time()
     try:
         result = await actor.receive(envelope.message)
     except BaseException as exc:
         if envelope.reply is not None:
             envelope.reply.fail(ActorCrashed(f"{actor.name} crashed: {type(exc).__name__}"))
         raise
+    finally:
+        actor.busy -= 1
     if envelope.reply is not None:
         envelope.reply.set(result)
 

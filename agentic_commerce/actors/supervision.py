@@ -58,6 +58,11 @@ class RestartIntensity:
     def reset(self) -> None:
         self._times.clear()
 
+    def recent(self) -> int:
+        """Restarts counted within the current period."""
+        now = trio.current_time()
+        return sum(1 for t in self._times if t > now - self.period)
+
 
 RestartHook = Callable[[str, str], None]
 

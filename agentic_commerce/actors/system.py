@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
+import trio
 
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.expiry import run_sweeper
 from agentic_commerce.actors.inventory import InventoryActor
 from agentic_commerce.actors.payment import PaymentActor
 from agentic_commerce.actors.registry import ActorRegistry
-from agentic_commerce.actors.runtime import Actor, ActorError, ActorRef, Mailbox, run_actor
+from agentic_commerce.actors.runtime import (
+    Actor,
+    ActorError,
+    ActorHandle,
+    ActorRef,
+    Mailbox,
+    run_actor,
+)
 from agentic_commerce.actors.session import SessionActor, SessionDeps
 from agentic_commerce.actors.supervision import ChildSpec, Restart, RestartHook, Supervisor
 from agentic_commerce.actors.webhooks import Nudge, Receiver, WebhookDispatcher
@@ -35,14 +45,60 @@ log = structlog.get_logger("agentic_commerce.system")
 PAYMENT_ASK_MARGIN_SECONDS = 5.0  # the payment actor times out first and says so
 
 
-def _permanent(factory: Callable[[], Actor], mailbox: Mailbox, kind: str) -> ChildSpec:
+@dataclass
+class ServiceSlot:
     """A permanent service actor: a fresh instance at each restart, on a mailbox
-    (and so an address) that outlives restarts."""
+    (and so an address) that outlives restarts; operators can see and kill it."""
 
-    async def run() -> None:
-        await run_actor(factory(), mailbox)
+    kind: str
+    factory: Callable[[], Actor]
+    mailbox: Mailbox
+    handle: ActorHandle = field(default_factory=ActorHandle)
+    actor: Actor | None = None
+    started_at: float = 0.0
+    incarnations: int = 0
 
-    return ChildSpec(kind, run, Restart.PERMANENT, kind)
+    async def run(self) -> None:
+        self.handle = ActorHandle()
+        self.actor = self.factory()
+        self.started_at = trio.current_time()
+        self.incarnations += 1
+        await run_actor(self.actor, self.mailbox, self.handle)
+
+    def spec(self) -> ChildSpec:
+        return ChildSpec(self.kind, self.run, Restart.PERMANENT, self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class ActorInfo:
+    """What operators see of one live actor."""
+
+    kind: str
+    id: str
+    status: str  # busy | idle
+    mailbox_depth: int
+    restarts: int
+    age_seconds: float
+    idle_seconds: float
+    session_status: str | None = None
+
+
+def _info(
+    kind: str, actor_id: str, actor: Actor | None, depth: int, restarts: int, started_at: float
+) -> ActorInfo:
+    now = trio.current_time()
+    snapshot = getattr(actor, "snapshot", None)
+    session = getattr(snapshot, "session", None)
+    return ActorInfo(
+        kind=kind,
+        id=actor_id,
+        status="busy" if actor is not None and actor.busy else "idle",
+        mailbox_depth=depth,
+        restarts=restarts,
+        age_seconds=round(now - started_at, 3),
+        idle_seconds=round(now - actor.last_active, 3) if actor is not None else 0.0,
+        session_status=session.status.value if session is not None else None,
+    )
 
 
 def build_processors(settings: Settings) -> list[Processor]:
@@ -94,6 +150,7 @@ class ActorSystem:
         inventory_box = Mailbox(settings.mailbox_size)
         payment_box = Mailbox(settings.mailbox_size)
         webhooks_box = Mailbox(settings.mailbox_size)
+        self.slots: dict[str, ServiceSlot] = {}
         self.inventory = ActorRef("inventory", inventory_box)
         self.payment = ActorRef("payment", payment_box)
         self.receiver = webhook_receiver(settings)
@@ -121,24 +178,19 @@ class ActorSystem:
         async def sweeper() -> None:
             await run_sweeper(store, self.sessions, self.clock, settings.expiry_sweep_seconds)
 
-        services = [
-            _permanent(lambda: InventoryActor(store), inventory_box, "inventory"),
-            _permanent(
-                lambda: PaymentActor(processors, settings.payment_timeout_seconds),
-                payment_box,
-                "payment",
-            ),
-            ChildSpec("expiry_sweeper", sweeper, Restart.PERMANENT, "expiry"),
-        ]
+        self._slot("inventory", lambda: InventoryActor(store), inventory_box)
+        self._slot(
+            "payment",
+            lambda: PaymentActor(processors, settings.payment_timeout_seconds),
+            payment_box,
+        )
         receiver = self.receiver
         if receiver is not None:
-            services.append(
-                _permanent(
-                    lambda: WebhookDispatcher(store, receiver, self.clock),
-                    webhooks_box,
-                    "webhooks",
-                )
+            self._slot(
+                "webhooks", lambda: WebhookDispatcher(store, receiver, self.clock), webhooks_box
             )
+        services = [slot.spec() for slot in self.slots.values()]
+        services.append(ChildSpec("expiry_sweeper", sweeper, Restart.PERMANENT, "expiry"))
         self.services = Supervisor("services", services, on_restart=on_restart)
         self.root = Supervisor(
             "root",
@@ -148,6 +200,79 @@ class ActorSystem:
             ],
             on_restart=on_restart,
         )
+
+    def _slot(self, kind: str, factory: Callable[[], Actor], mailbox: Mailbox) -> None:
+        self.slots[kind] = ServiceSlot(kind, factory, mailbox)
+
+    # operators' view -------------------------------------------------------
+    def actors(self) -> list[ActorInfo]:
+        """Every live actor: the services, then the session actors."""
+        infos = [
+            _info(
+                kind, kind, slot.actor, slot.mailbox.depth, slot.incarnations - 1, slot.started_at
+            )  # fmt: skip
+            for kind, slot in self.slots.items()
+            if slot.actor is not None
+        ]
+        for session_id, activation in self.sessions.live().items():
+            infos.append(
+                _info(
+                    "session",
+                    session_id,
+                    activation.actor,
+                    activation.ref.mailbox.depth,
+                    activation.restarts,
+                    activation.started_at,
+                )  # fmt: skip
+            )
+        return infos
+
+    def kill(self, actor_id: str) -> bool:
+        """Crash one live actor on purpose; its supervisor restarts it."""
+        slot = self.slots.get(actor_id)
+        if slot is not None and slot.actor is not None:
+            slot.handle.kill()
+            return True
+        return self.sessions.kill(actor_id)
+
+    def supervision_tree(self) -> dict[str, Any]:
+        def node(supervisor: Supervisor) -> dict[str, Any]:
+            return {
+                "name": supervisor.name,
+                "strategy": "one_for_one",
+                "restarts": supervisor.restarts,
+                "intensity": {
+                    "max_restarts": supervisor.intensity.max_restarts,
+                    "period_seconds": supervisor.intensity.period,
+                    "recent_restarts": supervisor.intensity.recent(),
+                },
+            }
+
+        sessions = self.sessions
+        return {
+            **node(self.root),
+            "children": [
+                {
+                    **node(self.services),
+                    "children": [
+                        {"id": spec.id, "kind": spec.kind, "restart": spec.restart.value}
+                        for spec in self.services.children
+                    ],
+                },
+                {
+                    "name": "sessions",
+                    "strategy": "simple_one_for_one (virtual actors)",
+                    "restart": "transient",
+                    "live": len(sessions),
+                    "subtree_restarts": sessions.subtree_restarts,
+                    "intensity": {
+                        "max_restarts": sessions.intensity.max_restarts,
+                        "period_seconds": sessions.intensity.period,
+                        "recent_restarts": sessions.intensity.recent(),
+                    },
+                },
+            ],
+        }
 
     def nudge_webhooks(self) -> None:
         """Deliver new events now; if the dispatcher is busy, its next poll will."""
