@@ -210,7 +210,7 @@ class ActorSystem:
         infos = [
             _info(
                 kind, kind, slot.actor, slot.mailbox.depth, slot.incarnations - 1, slot.started_at
-            )  # fmt: skip
+            )
             for kind, slot in self.slots.items()
             if slot.actor is not None
         ]
@@ -223,7 +223,7 @@ class ActorSystem:
                     activation.ref.mailbox.depth,
                     activation.restarts,
                     activation.started_at,
-                )  # fmt: skip
+                )
             )
         return infos
 
