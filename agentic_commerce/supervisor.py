@@ -1,8 +1,10 @@
-"""Process entry: the actor supervision tree and the HTTP server in one trio nursery.
+"""Process entry: the actor supervision tree and the HTTP server in one trio run.
 
-The server stops on SIGINT/SIGTERM (graceful: hypercorn finishes open requests)
-or when the root supervisor gives up, which is the only fault that ends the
-process with a non-zero status.
+The server stops on SIGINT/SIGTERM: `/ready` turns unavailable, hypercorn stops
+accepting and finishes open requests (within `SHUTDOWN_TIMEOUT_SECONDS`), then
+the actors stop. Correctness never depends on this path (a killed process runs
+none of it); it only makes deploys smooth. The root supervisor giving up is the
+only fault that ends the process with a non-zero status.
 """
 
 from __future__ import annotations
@@ -41,14 +43,15 @@ def hypercorn_config(settings: Settings) -> HypercornConfig:
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
     config.errorlog = None
-    config.graceful_timeout = 5.0
+    config.graceful_timeout = settings.shutdown_timeout_seconds
     return config
 
 
-async def _stop_on_signal(stop: trio.Event) -> None:
+async def _stop_on_signal(stop: trio.Event, system: ActorSystem) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
             log.info("shutdown_requested", signal=signal.Signals(signum).name)
+            system.draining = True
             stop.set()
             return
 
@@ -61,16 +64,22 @@ async def run_server(settings: Settings) -> None:
     if settings.demo_api_key:
         log.warning("demo_api_key", detail="API_KEYS unset: the demo key is accepted")
     stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_stop_on_signal, stop)
-        nursery.start_soon(system.run)
+    async with trio.open_nursery() as actors:
+        actors.start_soon(system.run)
         await system.sessions.wait_ready()
-        await nursery.start(
-            partial(serve, app, hypercorn_config(settings), shutdown_trigger=stop.wait)
-        )
-        log.info("server_started", host=settings.host, port=settings.port, store="memory")
-        await stop.wait()
-        nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as http:
+            http.start_soon(_stop_on_signal, stop, system)
+            config = hypercorn_config(settings)
+            await http.start(partial(serve, app, config, shutdown_trigger=stop.wait))
+            log.info(
+                "server_started",
+                host=settings.host,
+                port=settings.port,
+                store=type(store).__name__,
+            )
+        # Serving stopped: new connections refused, in-flight requests answered
+        # (bounded by SHUTDOWN_TIMEOUT_SECONDS); every answered change is committed.
+        actors.cancel_scope.cancel()
     await system.close()
     await store.close()
     log.info("server_stopped")

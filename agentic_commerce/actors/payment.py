@@ -15,10 +15,13 @@ from dataclasses import dataclass
 import structlog
 import trio
 
+from agentic_commerce import metrics
 from agentic_commerce.actors.runtime import Actor
 from agentic_commerce.payments.base import (
+    Charged,
     ChargeRequest,
     Declined,
+    NeedsAuthentication,
     PaymentOutcome,
     PaymentUnavailable,
     Processor,
@@ -33,6 +36,12 @@ class Charge:
     request: ChargeRequest
 
 
+OUTCOMES = {
+    Charged: "charged",
+    Declined: "declined",
+    NeedsAuthentication: "authentication_required",
+    PaymentUnavailable: "unavailable",
+}
 UNSUPPORTED = Declined("unsupported_payment_method", "This payment method is not accepted.")
 
 
@@ -61,12 +70,15 @@ class PaymentActor(Actor):
             outcome = PaymentUnavailable(f"{processor.name} did not answer in time")
         except PaymentUnavailable as unavailable:
             outcome = unavailable
+        seconds = trio.current_time() - started
+        metrics.PAYMENTS.labels(processor.name, OUTCOMES[type(outcome)]).inc()
+        metrics.PAYMENT_DURATION.labels(processor.name).observe(seconds)
         log.info(
             "payment_attempt",
             processor=processor.name,
             session_id=request.session_id,
             token=token_digest(request.credential.token),
             outcome=type(outcome).__name__,
-            seconds=round(trio.current_time() - started, 3),
+            seconds=round(seconds, 3),
         )
         return outcome

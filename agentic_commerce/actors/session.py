@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import structlog
 import trio
 
+from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.inventory import Consume, Hold, Release
 from agentic_commerce.actors.payment import Charge
@@ -181,6 +182,27 @@ def fresh_snapshot(actor: Actor | None, merchant_id: str, now: datetime) -> Sess
     return view
 
 
+FINAL_EVENTS = {
+    Status.COMPLETED: "completed",
+    Status.CANCELED: "canceled",
+    Status.EXPIRED: "expired",
+}
+
+
+def count_session_event(before: Session | None, after: Session) -> None:
+    """One session event per commit, named by the status change it made."""
+    if before is None:
+        event = "created"
+    elif after.status is not before.status and after.status in FINAL_EVENTS:
+        event = FINAL_EVENTS[after.status]
+    else:
+        event = "updated"
+    metrics.SESSIONS.labels(event).inc()
+    if event == "completed" and after.order is not None:
+        metrics.ORDERS.labels(after.currency).inc()
+        metrics.ORDER_VALUE.labels(after.currency).inc(after.order.total)
+
+
 def order_event(kind: str, session: Session, order: Order, now: datetime) -> OutboxEvent:
     """The outbox event of an order change, carrying the order as it now is."""
     return OutboxEvent(
@@ -325,6 +347,7 @@ class SessionActor(Actor):
             if answer is not None:
                 answer.body = None
             raise
+        count_session_event(self.state, stored)
         self.state = stored
         self.snapshot = SessionView(stored, quote)
         if events:

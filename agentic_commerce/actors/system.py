@@ -12,11 +12,13 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
 import trio
 
+from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.expiry import run_sweeper
 from agentic_commerce.actors.inventory import InventoryActor
@@ -30,6 +32,7 @@ from agentic_commerce.actors.runtime import (
     Mailbox,
     run_actor,
 )
+from agentic_commerce.actors.sampler import run_sampler
 from agentic_commerce.actors.session import SessionActor, SessionDeps
 from agentic_commerce.actors.supervision import ChildSpec, Restart, RestartHook, Supervisor
 from agentic_commerce.actors.webhooks import Nudge, Receiver, WebhookDispatcher
@@ -112,6 +115,18 @@ def build_processors(settings: Settings) -> list[Processor]:
     return processors
 
 
+def count_restart(kind: str, actor_id: str) -> None:
+    metrics.RESTARTS.labels(kind).inc()
+
+
+def chained(*hooks: RestartHook) -> RestartHook:
+    def hook(kind: str, actor_id: str) -> None:
+        for each in hooks:
+            each(kind, actor_id)
+
+    return hook
+
+
 def webhook_receiver(settings: Settings) -> Receiver | None:
     """Where order events go; None (events stay in the outbox) until both the URL
     and the signing secret are configured."""
@@ -139,7 +154,10 @@ class ActorSystem:
         processors: list[Processor] | None = None,
         on_restart: RestartHook | None = None,
     ) -> None:
+        on_restart = count_restart if on_restart is None else chained(count_restart, on_restart)
         self.settings = settings
+        self.running = False
+        self.draining = False  # set at shutdown: /ready says no while requests finish
         self.store = store
         self.catalog = catalog
         self.clock = clock or SystemClock()
@@ -191,6 +209,9 @@ class ActorSystem:
             )
         services = [slot.spec() for slot in self.slots.values()]
         services.append(ChildSpec("expiry_sweeper", sweeper, Restart.PERMANENT, "expiry"))
+        services.append(
+            ChildSpec("metrics_sampler", partial(run_sampler, self), Restart.PERMANENT, "metrics")
+        )
         self.services = Supervisor("services", services, on_restart=on_restart)
         self.root = Supervisor(
             "root",
@@ -280,12 +301,25 @@ class ActorSystem:
             with contextlib.suppress(ActorError):
                 self.webhooks.tell(Nudge())
 
+    def escalating(self) -> bool:
+        """A supervisor is restarting subtrees right now: not a state to take traffic in."""
+        return self.root.intensity.recent() > 0 or self.services.intensity.recent() > 2
+
     async def run(self) -> None:
         """Seed stock, then run the tree; returns only if the root gives up (it raises)."""
         if not self.store.durable:
             log.warning("store_not_durable", detail="memory store: data is lost at exit")
         await self.store.seed_stock({p.id: p.stock for p in self.catalog})
-        await self.root.run()
+        metrics.initialise(
+            (p.id for p in self.catalog),
+            [self.catalog.currency],
+            (p.name for p in self.processors),
+        )
+        self.running = True
+        try:
+            await self.root.run()
+        finally:
+            self.running = False
 
     async def close(self) -> None:
         """Release the processors' connections; call once the tree has stopped

@@ -21,6 +21,7 @@ import orjson
 import structlog
 import trio
 
+from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.runtime import Actor
 from agentic_commerce.http.codecs.base import timestamp
@@ -132,6 +133,7 @@ class WebhookDispatcher(Actor):
             status=status,
             outcome=verdict.state,
         )
+        metrics.WEBHOOK_DELIVERIES.labels(event.type, verdict.state).inc()
         if verdict.state == "delivered":
             self.delivered += 1
 

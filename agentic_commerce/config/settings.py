@@ -128,6 +128,8 @@ class Settings:
     simulated_payments: bool = True
     order_url_template: str = "https://shop.example.com/orders/{order_id}"
     shop_url: str = "https://shop.example.com"
+    public_url: str | None = None
+    shutdown_timeout_seconds: float = 10.0
     idempotency_ttl_seconds: int = 86400
     three_ds_acquirer_bin: str = "400000"
     three_ds_acquirer_country: str = "US"
@@ -221,6 +223,8 @@ class Settings:
             simulated_payments=_bool(env, "SIMULATED_PAYMENTS", app_env != "production"),
             order_url_template=template,
             shop_url=shop_url,
+            public_url=(_url(env, "PUBLIC_URL") or "").rstrip("/") or None,
+            shutdown_timeout_seconds=_float(env, "SHUTDOWN_TIMEOUT_SECONDS", 10.0),
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
             three_ds_acquirer_bin=env.get("THREE_DS_ACQUIRER_BIN") or cls.three_ds_acquirer_bin,
             three_ds_acquirer_country=env.get("THREE_DS_ACQUIRER_COUNTRY")

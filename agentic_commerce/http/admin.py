@@ -1,33 +1,48 @@
-"""The operators' API under `/admin`: orders and their lifecycle, the webhook outbox.
+"""The operators' API under `/admin`: orders and their lifecycle, the webhook outbox,
+the live actors and the supervision tree.
 
 Guarded by `Authorization: Bearer <ADMIN_API_KEY>` (separate from merchant keys);
 without that setting every admin route answers 404. Admin routes are not ACP
-routes: no API-Version, Idempotency-Key or request signature is asked for.
+routes: no API-Version, Idempotency-Key or request signature is asked for. The
+admin page (`admin_ui`) opens a few paths of its own, which authenticate with
+its cookie instead (`AdminGuard.open_paths`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import re
 from dataclasses import replace
 from typing import Any, Literal
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Quart, Response, request
 
 from agentic_commerce.actors.runtime import ActorError
 from agentic_commerce.actors.session import RefundOrder, SessionView, SetOrderStatus
-from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.actors.system import ActorInfo, ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.model import Shipment
-from agentic_commerce.http.codecs.base import parse, timestamp
+from agentic_commerce.http.codecs.base import Storefront, parse, timestamp
 from agentic_commerce.http.codecs.orders import order_2026
+from agentic_commerce.http.codecs.v2026_04_17 import Codec2026
 from agentic_commerce.http.context import read_body
 from agentic_commerce.http.errors import from_actor_error
 from agentic_commerce.http.responses import json_response
 from agentic_commerce.store.base import OutboxEvent
 
+log = structlog.get_logger("agentic_commerce.admin")
 EVENT_STATES = ("pending", "in_flight", "delivered", "dead")
+ACTOR_STATUSES = ("busy", "idle")
+REDACTED = "[redacted]"
+# Field names that may carry a secret, wherever they appear (agents' metadata included).
+SECRET_FIELD = re.compile(
+    r"token|secret|passw|credential|authorization|signature|cvc|cvv|pending_payment|(^|_)key$",
+    re.IGNORECASE,
+)
 
 
 class StatusChange(BaseModel):
@@ -46,17 +61,36 @@ class RefundRequest(BaseModel):
 
 
 class AdminGuard:
-    """Constant-time check of the admin key; no key configured means no admin API."""
+    """Constant-time check of the admin key; no key configured means no admin API.
+
+    `open_paths` skip the Bearer check (never the 404): the admin page's own
+    routes, which authenticate with its cookie or are its sign-in form.
+    """
 
     def __init__(self, key: str | None) -> None:
-        self._digest = hashlib.sha256(key.encode()).digest() if key else None
+        self._key = key.encode() if key else None
+        self._digest = hashlib.sha256(self._key).digest() if self._key else None
+        self.open_paths: set[str] = set()
 
-    def check(self, authorization: str | None) -> None:
+    def matches(self, key: str) -> bool:
+        """Whether `key` is the admin key (digests compared, so in constant time)."""
+        given = hashlib.sha256(key.encode()).digest()
+        return self._digest is not None and hmac.compare_digest(given, self._digest)
+
+    def mac(self, message: bytes) -> bytes:
+        """HMAC-SHA256 keyed with the admin key: credentials derived from it
+        (the page's cookie) that are not the key and die with it."""
+        if self._key is None:
+            raise RequestRejected("not_found", "Not found.", None, status=404)
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def check(self, path: str, authorization: str | None) -> None:
         if self._digest is None:
             raise RequestRejected("not_found", "Not found.", None, status=404)
+        if path in self.open_paths:
+            return
         scheme, _, key = (authorization or "").partition(" ")
-        given = hashlib.sha256(key.strip().encode()).digest()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, self._digest):
+        if scheme.lower() != "bearer" or not self.matches(key.strip()):
             raise RequestRejected("invalid_admin_key", "Admin key required.", None, status=401)
 
 
@@ -75,14 +109,67 @@ def event_json(event: OutboxEvent) -> dict[str, Any]:
     }
 
 
-def register_admin(app: Quart, system: ActorSystem, guard: AdminGuard) -> None:
+def redact(value: Any) -> Any:
+    """A copy of a JSON value with every secret-looking field's value replaced."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if SECRET_FIELD.search(k) and v is not None else redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def actor_json(info: ActorInfo) -> dict[str, Any]:
+    return dataclasses.asdict(info)
+
+
+def live_actors(
+    system: ActorSystem, kind: str | None = None, status: str | None = None
+) -> list[ActorInfo]:
+    """The live actors, optionally of one kind and/or one status (busy | idle)."""
+    if status is not None and status not in ACTOR_STATUSES:
+        raise RequestRejected("invalid_status", f"status must be one of {ACTOR_STATUSES}.")
+    return [
+        info
+        for info in system.actors()
+        if (kind is None or info.kind == kind) and (status is None or info.status == status)
+    ]
+
+
+def actor_state(system: ActorSystem, codec: Codec2026, actor_id: str) -> dict[str, Any]:
+    """One live actor's info; for a session actor also its session as the 2026-04-17
+    JSON (from the actor's snapshot: no mailbox round trip), with secrets redacted."""
+    info = next((i for i in system.actors() if i.id == actor_id), None)
+    if info is None:
+        raise RequestRejected("not_found", "Actor not found.", None, status=404)
+    body = actor_json(info)
+    activation = system.sessions.lookup(actor_id) if info.kind == "session" else None
+    view = getattr(activation.actor, "snapshot", None) if activation else None
+    if isinstance(view, SessionView):
+        session = view.session
+        body["internal"] = {
+            "merchant_id": session.merchant_id,
+            "api_version": session.api_version,
+            "store_version": session.version,
+            "pending_payment": REDACTED if session.pending_payment else None,
+        }
+        body["session"] = redact(codec.render_session(view))
+    return body
+
+
+def register_admin(
+    app: Quart, system: ActorSystem, guard: AdminGuard, storefront: Storefront
+) -> None:
     store = system.store
     timeout = system.settings.ask_timeout_seconds
+    codec = Codec2026(storefront)
 
     @app.before_request
     async def admin_only() -> None:
         if request.path.startswith("/admin"):
-            guard.check(request.headers.get("Authorization"))
+            guard.check(request.path, request.headers.get("Authorization"))
 
     async def order_session(order_id: str) -> str:
         order = await store.load_order(order_id)
@@ -147,3 +234,26 @@ def register_admin(app: Quart, system: ActorSystem, guard: AdminGuard) -> None:
         await store.save_event(again)
         system.nudge_webhooks()
         return json_response(event_json(again))
+
+    @app.get("/admin/actors")
+    async def list_actors() -> Response:
+        infos = live_actors(system, request.args.get("kind"), request.args.get("status"))
+        return json_response({"count": len(infos), "actors": [actor_json(i) for i in infos]})
+
+    @app.get("/admin/actors/<actor_id>")
+    async def get_actor(actor_id: str) -> Response:
+        return json_response(actor_state(system, codec, actor_id))
+
+    @app.post("/admin/actors/<actor_id>/kill")
+    async def kill_actor(actor_id: str) -> Response:
+        """Chaos testing: crash one actor; its supervisor restarts it from committed state."""
+        if not system.settings.admin_allow_kill:
+            raise RequestRejected("kill_disabled", "Killing actors is disabled.", None, status=403)
+        if not system.kill(actor_id):
+            raise RequestRejected("not_found", "Actor not found.", None, status=404)
+        log.warning("actor_killed_by_operator", actor=actor_id)
+        return json_response({"id": actor_id, "killed": True}, status=202)
+
+    @app.get("/admin/supervisor")
+    async def supervisor() -> Response:
+        return json_response(system.supervision_tree())

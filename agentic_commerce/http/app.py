@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from typing import Any
+import time
 
 import structlog
 from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from agentic_commerce import metrics
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.errors import RequestRejected
@@ -22,12 +24,34 @@ from agentic_commerce.http.context import Gate, rate_limit_headers
 from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
 from agentic_commerce.http.errors import error_response
 from agentic_commerce.http.idempotency import Idempotency
-from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.service_routes import register_service_routes
 from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.http.versions import Versions
 
 log = structlog.get_logger("agentic_commerce.http")
 MAX_BODY_BYTES = 1024 * 1024
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # else one is generated (log safety)
+
+
+def observe(status: int) -> None:
+    """One metric sample and one log line per request."""
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+    metrics.HTTP_DURATION.labels(route).observe(seconds)
+    session_id = (request.view_args or {}).get("session_id")
+    log.info(
+        "request",
+        request_id=g.get("request_id"),
+        merchant=g.get("merchant"),
+        method=request.method,
+        route=route,
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+        **({"session_id": session_id} if session_id else {}),
+    )
+
+
 ECHOED_HEADERS = ("Idempotency-Key",)
 
 
@@ -74,12 +98,15 @@ def create_app(system: ActorSystem) -> QuartTrio:
 
     @app.before_request
     async def request_id() -> None:
-        g.request_id = request.headers.get("Request-Id") or f"req_{secrets.token_hex(12)}"
+        g.started = time.perf_counter()
+        given = request.headers.get("Request-Id", "")
+        g.request_id = given if REQUEST_ID.match(given) else f"req_{secrets.token_hex(12)}"
 
     @app.after_request
     async def common_headers(response: Response) -> Response:
+        observe(response.status_code)
         response.headers["Request-Id"] = g.get("request_id", "")
-        response.headers["Cache-Control"] = "no-store"
+        response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
         decision = g.get("rate_limit")
         if decision is not None:
@@ -123,24 +150,9 @@ def create_app(system: ActorSystem) -> QuartTrio:
         )
         return error_response(refused, g.get("codec", versions.newest), versions)
 
-    @app.get("/health")
-    async def health() -> Response:
-        """Liveness: the process serves requests."""
-        return json_response({"status": "ok"})
-
-    @app.get("/ready")
-    async def ready() -> Response:
-        """Readiness: the actor system runs and its store answers."""
-        checks: dict[str, Any] = {
-            "actors": system.sessions.running,
-            "store": await system.store.ping(),
-        }
-        ok = all(checks.values())
-        body = {"status": "ready" if ok else "unavailable", "checks": checks}
-        return json_response(body, status=200 if ok else 503)
-
+    register_service_routes(app, system, storefront)
     register_checkout(app, system, gate)
-    register_admin(app, system, AdminGuard(settings.admin_api_key))
+    register_admin(app, system, AdminGuard(settings.admin_api_key), storefront)
     if settings.vault_enabled:
         vault = Vault(system.store, settings, system.clock, vault_secret(settings))
         register_delegate_payment(app, vault, gate)

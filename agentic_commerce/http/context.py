@@ -11,6 +11,7 @@ from typing import TypeVar
 import orjson
 from quart import Response, g, request
 
+from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.rate_limit import Decision, Limit
@@ -47,21 +48,31 @@ class Gate:
     clock: SystemClock
 
     async def enter(self) -> tuple[Caller, bytes]:
-        merchant = self.keys.merchant_for(request.headers.get("Authorization"))
+        try:
+            merchant = self.keys.merchant_for(request.headers.get("Authorization"))
+        except RequestRejected as refused:
+            metrics.AUTH_FAILURES.labels(refused.code).inc()
+            raise
+        g.merchant = merchant  # for the request log
         decision = await self.store.rate_limit(f"merchant:{merchant}", self.limit, time.time())
         g.rate_limit = decision  # its headers go on the response
         if not decision.allowed:
+            metrics.RATE_LIMITED.inc()
             raise RateLimited(decision.retry_after)
         codec = self.versions.codec_for(request.headers.get("API-Version"))
         g.codec = codec  # errors from here on are rendered in this version
         raw = await read_body()
-        await self.signatures.verify(
-            merchant,
-            request.headers.get("Timestamp"),
-            request.headers.get("Signature"),
-            raw,
-            self.clock.now(),
-        )
+        try:
+            await self.signatures.verify(
+                merchant,
+                request.headers.get("Timestamp"),
+                request.headers.get("Signature"),
+                raw,
+                self.clock.now(),
+            )
+        except RequestRejected as refused:
+            metrics.AUTH_FAILURES.labels(refused.code).inc()
+            raise
         return Caller(merchant, codec), raw
 
     async def post(

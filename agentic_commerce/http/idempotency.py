@@ -25,6 +25,7 @@ from typing import TypeVar
 import orjson
 import rfc8785
 
+from agentic_commerce import metrics
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.store.base import Answer, IdempotencyRecord, Store
 
@@ -115,6 +116,7 @@ class Idempotency:
         if stored is not None:
             return self._replay(stored, digest, version)
         if not await self.store.claim_idempotency(scope, self.claim_seconds):
+            metrics.IDEMPOTENCY.labels("in_flight").inc()
             raise InFlight(version)
         try:
             stored = await self.store.load_idempotency(scope)  # finished since we looked?
@@ -137,6 +139,7 @@ class Idempotency:
                     )
                 raise
             body = answer.body if answer.body is not None else render(result)
+            metrics.IDEMPOTENCY.labels("stored").inc()
             return Outcome(status, body)
         finally:
             await self.store.release_idempotency(scope)
@@ -144,7 +147,9 @@ class Idempotency:
     @staticmethod
     def _replay(stored: IdempotencyRecord, digest: str, version: str) -> Outcome:
         if stored.fingerprint != digest:
+            metrics.IDEMPOTENCY.labels("conflict").inc()
             raise Conflict(version)
+        metrics.IDEMPOTENCY.labels("replayed").inc()
         return Outcome(stored.status, stored.body, replayed=True)
 
 

@@ -1,0 +1,66 @@
+"""Routes for operators and discovery, outside the ACP API: no key, never rate limited.
+
+- `/health`: liveness, the process and its supervision tree run;
+- `/ready`: readiness, the store answers, no supervisor is escalating, not draining;
+- `/metrics`: Prometheus exposition;
+- `/.well-known/acp.json`: the 2026-04-17 discovery document (cacheable; no merchant ids).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Quart, Response, request
+
+from agentic_commerce import metrics
+from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.http.codecs.base import Storefront
+from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.versions import NEWEST
+
+SUPPORTED_OLDEST_FIRST = ["2025-09-29", "2026-04-17"]
+
+
+def register_service_routes(app: Quart, system: ActorSystem, storefront: Storefront) -> None:
+    @app.get("/health")
+    async def health() -> Response:
+        ok = system.running
+        return json_response({"status": "ok" if ok else "down"}, status=200 if ok else 503)
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        checks: dict[str, Any] = {
+            "actors": system.running and system.sessions.running,
+            "store": await system.store.ping(),
+            "not_escalating": not system.escalating(),
+            "not_draining": not system.draining,
+        }
+        ok = all(checks.values())
+        body = {"status": "ready" if ok else "unavailable", "checks": checks}
+        return json_response(body, status=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def scrape() -> Response:
+        return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
+
+    @app.get("/.well-known/acp.json")
+    async def discovery() -> Response:
+        services = ["checkout", "orders"]
+        if system.settings.vault_enabled:
+            services.append("delegate_payment")
+        body = {
+            "protocol": {
+                "name": "acp",
+                "version": NEWEST,
+                "supported_versions": SUPPORTED_OLDEST_FIRST,
+            },
+            "api_base_url": system.settings.public_url or request.host_url.rstrip("/"),
+            "transports": ["rest"],
+            "capabilities": {
+                "services": services,
+                "intervention_types": ["3ds"],
+                "supported_currencies": [system.catalog.currency],
+            },
+        }
+        headers = {"Cache-Control": "public, max-age=3600"}
+        return json_response(body, headers=headers)

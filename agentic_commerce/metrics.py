@@ -1,0 +1,125 @@
+"""Prometheus metrics: every family the server exports, in one place.
+
+Labels are bounded by construction: route templates (never a path with an id),
+kinds, outcomes, currencies and products from the catalog; never a session id,
+key or token. With `PROMETHEUS_MULTIPROC_DIR` set (several worker processes),
+prometheus-client keeps values in files that any worker's scrape aggregates;
+its collector only emits families that have samples, so `initialise` creates
+the known label sets at start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+SESSION_EVENTS = ("created", "updated", "completed", "canceled", "expired")
+ACTOR_KINDS = ("session", "inventory", "payment", "webhooks", "expiry", "metrics", "supervisor")
+IDEMPOTENCY_RESULTS = ("stored", "replayed", "conflict", "in_flight")
+AUTH_REASONS = (
+    "missing_api_key",
+    "invalid_api_key",
+    "invalid_signature",
+    "signature_expired",
+    "signature_replayed",
+)
+PAYMENT_OUTCOMES = ("charged", "declined", "authentication_required", "unavailable")
+WEBHOOK_OUTCOMES = ("delivered", "pending", "dead")
+WEBHOOK_EVENTS = ("order_create", "order_update")
+
+HTTP_REQUESTS = Counter(
+    "acs_http_requests", "HTTP requests answered.", ["route", "method", "status"]
+)
+HTTP_DURATION = Histogram(
+    "acs_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SESSIONS = Counter("acs_checkout_sessions", "Checkout session events.", ["event"])
+SESSION_ACTORS = Gauge("acs_session_actors", "Live session actors.", multiprocess_mode="livesum")
+MAILBOX_DEPTH = Gauge(
+    "acs_actor_mailbox_depth",
+    "Messages waiting, per actor kind.",
+    ["kind"],
+    multiprocess_mode="livesum",
+)
+RESTARTS = Counter("acs_actor_restarts", "Actor restarts by their supervisor.", ["kind"])
+ORDERS = Counter("acs_orders", "Orders created.", ["currency"])
+ORDER_VALUE = Counter(
+    "acs_order_value_minor_units", "Value of orders created, in minor units.", ["currency"]
+)
+PAYMENTS = Counter("acs_payments", "Payment attempts.", ["processor", "outcome"])
+PAYMENT_DURATION = Histogram(
+    "acs_payment_duration_seconds", "Time of one payment attempt.", ["processor"]
+)
+WEBHOOK_DELIVERIES = Counter(
+    "acs_webhook_deliveries", "Webhook delivery attempts.", ["event", "outcome"]
+)
+OUTBOX = Gauge(
+    "acs_webhook_outbox_events", "Outbox events by state.", ["state"], multiprocess_mode="max"
+)
+IDEMPOTENCY = Counter("acs_idempotency", "Idempotent requests by result.", ["result"])
+RATE_LIMITED = Counter("acs_rate_limited", "Requests refused by the rate limit.")
+AUTH_FAILURES = Counter("acs_auth_failures", "Refused credentials.", ["reason"])
+INVENTORY = Gauge(
+    "acs_inventory_units",
+    "Stock units by state.",
+    ["product", "state"],
+    multiprocess_mode="max",
+)
+
+
+def initialise(
+    products: Iterable[str], currencies: Iterable[str], processors: Iterable[str]
+) -> None:
+    """Create every bounded label set, so each family shows from the first scrape."""
+    for event in SESSION_EVENTS:
+        SESSIONS.labels(event)
+    for kind in ACTOR_KINDS:
+        RESTARTS.labels(kind)
+        MAILBOX_DEPTH.labels(kind)
+    for currency in currencies:
+        ORDERS.labels(currency)
+        ORDER_VALUE.labels(currency)
+    for processor in processors:
+        PAYMENT_DURATION.labels(processor)
+        for outcome in PAYMENT_OUTCOMES:
+            PAYMENTS.labels(processor, outcome)
+    for event in WEBHOOK_EVENTS:
+        for outcome in WEBHOOK_OUTCOMES:
+            WEBHOOK_DELIVERIES.labels(event, outcome)
+    for state in ("pending", "dead"):
+        OUTBOX.labels(state)
+    for result in IDEMPOTENCY_RESULTS:
+        IDEMPOTENCY.labels(result)
+    for reason in AUTH_REASONS:
+        AUTH_FAILURES.labels(reason)
+    for product in products:
+        for state in ("reserved", "available"):
+            INVENTORY.labels(product, state)
+    HTTP_REQUESTS.labels("/health", "GET", "200")
+    HTTP_DURATION.labels("/health")
+    SESSION_ACTORS.set(0)
+    RATE_LIMITED.inc(0)
+
+
+def exposition() -> bytes:
+    """The scrape body: this process's registry, or every worker's in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
