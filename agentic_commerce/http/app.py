@@ -17,6 +17,7 @@ from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.rate_limit import Limit
 from agentic_commerce.http.admin import AdminGuard, register_admin
+from agentic_commerce.http.admin_ui import register_admin_ui
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.checkout import register_checkout
 from agentic_commerce.http.codecs.base import Storefront
@@ -152,7 +153,9 @@ def create_app(system: ActorSystem) -> QuartTrio:
 
     register_service_routes(app, system, storefront)
     register_checkout(app, system, gate)
-    register_admin(app, system, AdminGuard(settings.admin_api_key), storefront)
+    admin_guard = AdminGuard(settings.admin_api_key)
+    register_admin(app, system, admin_guard, storefront)
+    register_admin_ui(app, system, admin_guard)
     if settings.vault_enabled:
         vault = Vault(system.store, settings, system.clock, vault_secret(settings))
         register_delegate_payment(app, vault, gate)

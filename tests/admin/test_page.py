@@ -1,0 +1,164 @@
+"""The admin page in-process: sign-in form, cookie, state route, assets, headers."""
+
+from __future__ import annotations
+
+import re
+from http.cookies import SimpleCookie
+from typing import Any
+
+import pytest
+
+from agentic_commerce.http.admin import AdminGuard
+from agentic_commerce.http.admin_ui.cookie import COOKIE_NAME, PageCookie
+from tests.admin.conftest import ADMIN_KEY, BEARER, Admin, admin_app
+
+
+async def sign_in(admin: Admin, key: str = ADMIN_KEY) -> Any:
+    return await admin.client.post("/admin/login", form={"key": key})
+
+
+def set_cookie(response: Any) -> SimpleCookie:
+    cookie: SimpleCookie = SimpleCookie()
+    cookie.load(response.headers.get("Set-Cookie", ""))
+    return cookie
+
+
+async def test_the_page_without_a_cookie_is_the_sign_in_form() -> None:
+    async with admin_app() as admin:
+        response = await admin.client.get("/admin/")
+        assert response.status_code == 200
+        assert response.content_type.startswith("text/html")
+        html = await response.get_data(as_text=True)
+        assert 'action="/admin/login"' in html and 'type="password"' in html
+        assert "app.js" not in html and "Sign-in failed" not in html
+
+
+async def test_a_wrong_key_gets_the_form_again_and_no_cookie() -> None:
+    async with admin_app() as admin:
+        response = await sign_in(admin, "not_the_key")
+        assert response.status_code == 401
+        assert "Set-Cookie" not in response.headers
+        html = await response.get_data(as_text=True)
+        assert "Sign-in failed." in html and 'action="/admin/login"' in html
+        assert "not_the_key" not in html
+        assert (await admin.client.get("/admin/ui/state")).status_code == 401
+
+
+async def test_the_right_key_sets_a_strict_http_only_cookie_that_is_not_the_key() -> None:
+    async with admin_app() as admin:
+        response = await sign_in(admin)
+        assert response.status_code == 303 and response.headers["Location"] == "/admin/"
+        header = response.headers["Set-Cookie"]
+        assert ADMIN_KEY not in header
+        attributes = {part.strip().split("=")[0].lower() for part in header.split(";")}
+        assert {"httponly", "samesite", "path", "max-age"} <= attributes
+        assert "secure" not in attributes  # plain http in development
+        morsel = set_cookie(response)[COOKIE_NAME]
+        assert morsel["samesite"] == "Strict" and morsel["path"] == "/admin"
+        assert morsel.value and morsel.value != ADMIN_KEY
+
+        page = await admin.client.get("/admin/")
+        html = await page.get_data(as_text=True)
+        assert page.status_code == 200 and '<script src="/admin/ui/app.js"' in html
+
+
+async def test_the_cookie_is_secure_in_production() -> None:
+    async with admin_app(app_env="production") as admin:
+        response = await sign_in(admin)
+        assert response.status_code == 303
+        assert "secure" in response.headers["Set-Cookie"].lower()
+
+
+async def test_the_state_route_accepts_the_cookie_and_nothing_else() -> None:
+    async with admin_app() as admin:
+        session_id = await admin.new_session()
+        # Without a cookie, even with the Bearer key: refused.
+        assert (await admin.client.get("/admin/ui/state", headers=BEARER)).status_code == 401
+        await sign_in(admin)
+        response = await admin.client.get("/admin/ui/state")
+        assert response.status_code == 200
+        state = await response.get_json()
+        assert session_id in {a["id"] for a in state["actors"]["items"]}
+        assert state["actors"]["total"] == len(state["actors"]["items"])
+        assert set(state["outbox"]) == {"counts", "events"}
+
+
+async def test_json_routes_do_not_accept_the_cookie() -> None:
+    async with admin_app() as admin:
+        await sign_in(admin)
+        assert (await admin.client.get("/admin/ui/state")).status_code == 200
+        for path in ("/admin/actors", "/admin/supervisor", "/admin/webhooks"):
+            assert (await admin.client.get(path)).status_code == 401
+        assert (await admin.client.post("/admin/actors/inventory/kill")).status_code == 401
+
+
+async def test_a_forged_cookie_is_refused() -> None:
+    async with admin_app() as admin:
+
+        async def state_with(value: str) -> int:
+            admin.client.set_cookie("localhost", COOKIE_NAME, value, path="/admin")
+            return int((await admin.client.get("/admin/ui/state")).status_code)
+
+        for value in (ADMIN_KEY, "9999999999.00", "", "garbage"):
+            assert await state_with(value) == 401
+        assert await state_with(PageCookie(AdminGuard(ADMIN_KEY)).issue()) == 200
+
+
+async def test_sign_out_clears_the_cookie() -> None:
+    async with admin_app() as admin:
+        await sign_in(admin)
+        response = await admin.client.post("/admin/logout")
+        assert response.status_code == 303
+        assert set_cookie(response)[COOKIE_NAME]["max-age"] == "0"
+        assert (await admin.client.get("/admin/ui/state")).status_code == 401
+
+
+async def test_pages_have_a_strict_content_security_policy_and_no_inline_code() -> None:
+    async with admin_app() as admin:
+        await sign_in(admin)
+        for _ in range(2):  # the dashboard, then (signed out) the form
+            response = await admin.client.get("/admin/")
+            policy = response.headers["Content-Security-Policy"]
+            assert "default-src 'none'" in policy and "script-src 'self'" in policy
+            assert "unsafe" not in policy and "http" not in policy
+            assert response.headers["X-Frame-Options"] == "DENY"
+            html = await response.get_data(as_text=True)
+            assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
+            assert not re.search(r"\sstyle=|<style|\son[a-z]+=", html), "inline style or handler"
+            assets = re.findall(r'(?:src|href|action)="([^"]*)"', html)
+            assert assets and all(a.startswith("/admin/") for a in assets), assets
+            await admin.client.post("/admin/logout")
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [("app.js", "text/javascript"), ("admin.css", "text/css")],
+)
+async def test_assets_are_served_without_any_key(name: str, content_type: str) -> None:
+    async with admin_app() as admin:
+        response = await admin.client.get(f"/admin/ui/{name}")
+        assert response.status_code == 200
+        assert response.content_type.startswith(content_type)
+        assert (await admin.client.get("/admin/ui/secrets.txt")).status_code == 401
+
+
+async def test_the_script_renders_data_as_text_only() -> None:
+    async with admin_app() as admin:
+        script = await (await admin.client.get("/admin/ui/app.js")).get_data(as_text=True)
+        assert "textContent" in script
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in script
+
+
+def test_page_cookie_expires_and_is_bound_to_the_key() -> None:
+    now = [1_000_000.0]
+    cookie = PageCookie(AdminGuard("key_one"), lifetime=60, now=lambda: now[0])
+    value = cookie.issue()
+    assert cookie.valid(value) and "key_one" not in value
+    expires, _, mac = value.partition(".")
+    assert not cookie.valid(f"{int(expires) + 1}.{mac}")  # the expiry is signed
+    assert not PageCookie(AdminGuard("key_two"), now=lambda: now[0]).valid(value)
+    for garbage in (None, "", ".", "abc.def", "²³.00", f"{'9' * 40}.{mac}"):
+        assert not cookie.valid(garbage)
+    now[0] += 61
+    assert not cookie.valid(value)
