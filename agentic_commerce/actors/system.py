@@ -40,7 +40,7 @@ from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.payments.base import Processor
 from agentic_commerce.payments.simulated import SimulatedProcessor
-from agentic_commerce.payments.stripe_spt import StripeNotConfigured, StripeProcessor
+from agentic_commerce.payments.stripe_unconfigured import StripeNotConfigured
 from agentic_commerce.payments.vault import VaultProcessor
 from agentic_commerce.store.base import Store
 
@@ -109,6 +109,8 @@ def build_processors(settings: Settings) -> list[Processor]:
     processor that declines them clearly when no secret key is set."""
     processors: list[Processor] = [SimulatedProcessor()] if settings.simulated_payments else []
     if settings.stripe_secret_key:
+        from agentic_commerce.payments.stripe_spt import StripeProcessor  # only when used
+
         processors.append(StripeProcessor.from_settings(settings))
     else:
         processors.append(StripeNotConfigured())

@@ -143,9 +143,16 @@ def _resolve_choices(
 
 def settle(session: Session, catalog: Catalog, now: datetime) -> Session:
     """Re-evaluate readiness after a content change (rule 3 of the state machine)."""
-    ready = pricing.quote(session, catalog, now).ready
-    status = transition(session.status, Event.EVALUATE, ready=ready)
-    return replace(session, status=status, updated_at=now)
+    return settle_quoted(session, catalog, now)[0]
+
+
+def settle_quoted(
+    session: Session, catalog: Catalog, now: datetime
+) -> tuple[Session, pricing.Quote]:
+    """`settle`, also returning the quote it computed (status does not change a quote)."""
+    quoted = pricing.quote(session, catalog, now)
+    status = transition(session.status, Event.EVALUATE, ready=quoted.ready)
+    return replace(session, status=status, updated_at=now), quoted
 
 
 def create(

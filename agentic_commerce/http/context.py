@@ -61,7 +61,7 @@ class Gate:
             raise RateLimited(decision.retry_after)
         codec = self.versions.codec_for(request.headers.get("API-Version"))
         g.codec = codec  # errors from here on are rendered in this version
-        raw = await read_body()
+        raw = await read_body() if request.method != "GET" else b""
         try:
             await self.signatures.verify(
                 merchant,

@@ -40,14 +40,13 @@ from agentic_commerce.payments.base import (
     Processor,
     token_digest,
 )
+from agentic_commerce.payments.stripe_unconfigured import NAME, TOKEN_PREFIX
 
 log = structlog.get_logger("agentic_commerce.payments.stripe")
 
-TOKEN_PREFIX = "spt_"
 TOKEN_SHAPE = re.compile(r"spt_[A-Za-z0-9_]{1,250}")
 PLACEMENTS = ("payment_method_data", "top_level")
 TOKEN_PARAM = "shared_payment_granted_token"
-NAME = "stripe"
 MAX_NETWORK_RETRIES = 2  # retried with the same idempotency key, by the stripe client
 RETRY_SLEEP_SECONDS = 1.5  # the stripe client's back-off before two retries, at most
 
@@ -81,7 +80,6 @@ AUTHENTICATION_INCOMPLETE = "The 3-D Secure result lacks its cryptogram, transac
 AUTHENTICATION_REFUSED = "3-D Secure authentication was not accepted; try another card."
 UNAVAILABLE = "Stripe is unavailable; retry shortly."
 MISCONFIGURED = "Stripe refused the request: the merchant's Stripe configuration needs attention."
-NOT_CONFIGURED = "Stripe payments are not configured for this merchant."
 
 # A 400 with one of these codes is our request's fault (often a token placement
 # or API version that does not match the account), not the token's.
@@ -369,16 +367,3 @@ def _recommends_block(details: Any) -> bool:
     if isinstance(details, list):
         return any(_recommends_block(value) for value in details)
     return False
-
-
-class StripeNotConfigured(Processor):
-    """Declines `spt_` tokens when no Stripe secret key is set, so the agent gets
-    a clear payment_declined message rather than "unsupported payment method"."""
-
-    name = NAME
-
-    def accepts(self, credential: PaymentCredential) -> bool:
-        return credential.token.startswith(TOKEN_PREFIX)
-
-    async def charge(self, request: ChargeRequest) -> PaymentOutcome:
-        return Declined("stripe_not_configured", NOT_CONFIGURED)

@@ -12,9 +12,10 @@ from agentic_commerce.payments.base import (
     ChargeRequest,
     Declined,
     PaymentOutcome,
+    PaymentUnavailable,
     Processor,
 )
-from agentic_commerce.store.base import Store
+from agentic_commerce.store.base import Store, StoreUnavailable
 
 PREFIX = "vt_"
 
@@ -38,7 +39,10 @@ class VaultProcessor(Processor):
             currency=request.currency,
             at=self.clock.now(),
         )
-        refused = await self.store.consume_vault_token(token_id, use)
+        try:
+            refused = await self.store.consume_vault_token(token_id, use)
+        except StoreUnavailable:  # the vault is this processor's PSP: unavailable, retry later
+            raise PaymentUnavailable("the vault did not answer") from None
         if refused is not None:
             return Declined("vault_token_refused", refused.message, refused.code)
         return Charged(Payment("vault", token_id, request.amount, request.currency))

@@ -16,7 +16,7 @@ import trio
 from agentic_commerce.actors.system import ActorSystem, build_processors
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.http.app import create_app
-from agentic_commerce.payments.stripe_spt import NOT_CONFIGURED, StripeNotConfigured
+from agentic_commerce.payments.stripe_unconfigured import NOT_CONFIGURED, StripeNotConfigured
 from agentic_commerce.store.memory import MemoryStore
 from agentic_commerce.supervisor import load_catalog
 from tests.fakes.stripe_server import FakeStripe

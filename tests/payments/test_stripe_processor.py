@@ -25,15 +25,14 @@ from agentic_commerce.payments.base import (
 from agentic_commerce.payments.stripe_spt import (
     GENERIC_DECLINE,
     MISCONFIGURED,
-    NOT_CONFIGURED,
     TOKEN_AMOUNT,
     TOKEN_EXPIRED,
     TOKEN_REUSED,
     TOKEN_USED,
     UNAVAILABLE,
-    StripeNotConfigured,
     StripeProcessor,
 )
+from agentic_commerce.payments.stripe_unconfigured import NOT_CONFIGURED, StripeNotConfigured
 from tests.fakes.stripe_server import FakeStripe
 from tests.payments.conftest import (
     API_VERSION,
