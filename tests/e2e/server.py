@@ -7,10 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import IO
 
 import httpx
 
@@ -28,14 +30,32 @@ class Server:
     process: subprocess.Popen[bytes]
     base_url: str
     stderr: bytes = b""
+    _chunks: list[bytes] = field(default_factory=list, repr=False)
+    _drain: threading.Thread | None = field(default=None, repr=False)
+
+    def start_draining(self) -> None:
+        """Read stderr as it comes: a full pipe would block the server's next log line."""
+        if self.process.stderr is not None:
+            self._drain = threading.Thread(
+                target=_read_all, args=(self.process.stderr, self._chunks), daemon=True
+            )
+            self._drain.start()
 
     def stop(self) -> int:
         """SIGTERM, then collect the exit status and everything written to stderr."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        if self.process.stderr is not None and not self.process.stderr.closed:
-            self.stderr = self.process.communicate(timeout=30)[1]
-        return self.process.wait(timeout=30)
+        status = self.process.wait(timeout=30)
+        if self._drain is not None:
+            self._drain.join(timeout=30)
+            self.stderr = b"".join(self._chunks)
+        return status
+
+
+def _read_all(stream: IO[bytes], chunks: list[bytes]) -> None:
+    with stream:
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+            chunks.append(chunk)
 
 
 def wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
@@ -63,6 +83,7 @@ def running_server(**env: str) -> Iterator[Server]:
         stderr=subprocess.PIPE,
     )
     server = Server(process, f"http://127.0.0.1:{port}")
+    server.start_draining()
     try:
         wait_healthy(server.base_url, process)
         yield server

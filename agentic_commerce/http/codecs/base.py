@@ -4,6 +4,7 @@ errors as JSONPaths, and small renderers of the canonical model."""
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,11 +40,21 @@ class Storefront:
     max_line_items: int = 100
 
 
+MEMBER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def json_path(loc: tuple[int | str, ...]) -> str:
-    """Pydantic's error location as an RFC 9535 JSONPath (`$.items[0].id`)."""
+    """A location as an RFC 9535 JSONPath: `$.items[0].id`, and bracket notation
+    (`$.metadata['x-y']`) for names that are not plain identifiers."""
     path = "$"
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif MEMBER_NAME.match(part):
+            path += f".{part}"
+        else:
+            escaped = part.replace("\\", "\\\\").replace("'", "\\'")
+            path += f"['{escaped}']"
     return path
 
 
@@ -51,6 +62,23 @@ _CODES = {
     "extra_forbidden": ("unknown_field", "Unknown field."),
     "missing": ("missing_field", "Required field is missing."),
 }
+# pydantic parses integers of any size; orjson, which renders (and stores) what a request
+# carries, refuses those outside 64 bits, so they are a 400 here rather than a 500 later.
+_INT64 = range(-(2**63), 2**63)
+
+
+def _oversized_int(value: object) -> tuple[int | str, ...] | None:
+    """Location of an integer outside the signed 64-bit range, walked without recursion."""
+    stack: list[tuple[object, tuple[int | str, ...]]] = [(value, ())]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((child, (*loc, key)) for key, child in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend((child, (*loc, index)) for index, child in enumerate(node))
+        elif isinstance(node, int) and not isinstance(node, bool) and node not in _INT64:
+            return loc
+    return None
 
 
 def parse(model_type: type[M], raw: bytes) -> M:
@@ -69,7 +97,7 @@ def parse(model_type: type[M], raw: bytes) -> M:
             f"The request body nests deeper than {validation.MAX_JSON_DEPTH} levels.",
         )
     try:
-        return model_type.model_validate_json(raw)
+        parsed = model_type.model_validate_json(raw)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         if error["type"] == "json_invalid":
@@ -82,6 +110,12 @@ def parse(model_type: type[M], raw: bytes) -> M:
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
         text = message or f"Invalid value: {error['msg']}."
         raise RequestRejected(code, text, json_path(loc)) from None
+    oversized = _oversized_int(parsed.model_dump())
+    if oversized is not None:
+        raise RequestRejected(
+            "invalid_field", "Integers must fit in 64 bits (signed).", json_path(oversized)
+        )
+    return parsed
 
 
 def timestamp(value: datetime) -> str:
