@@ -7,6 +7,7 @@ goal and writes bench/results/latest.json. Exit status: 0 all goals pass, 1 a
 goal fails, 2 the benchmark itself failed.
 
 Usage: .venv/bin/python bench/run.py [--duration 10] [--warmup 2] [--flows 200]
+                                    [--store memory|redis|both]
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 LUA_SCRIPT = BENCH / "acp.lua"
 BARE_APP = BENCH / "bare_app.py"
 RESULTS_FILE = BENCH / "results" / "latest.json"
+REDIS_RESULTS_FILE = BENCH / "results" / "latest-redis.json"
+STORES = ("memory", "redis")
 TEMPLATE_CATALOG = ROOT / "agentic_commerce" / "config" / "catalog.json"
 
 API_KEY = "api_key_demo_123"
@@ -233,8 +237,31 @@ def wait_ok(url: str, process: Process, log: Path) -> None:
     raise TimeoutError(f"{url} not healthy within {START_TIMEOUT_S} s")
 
 
-def start_server(harness: Harness) -> tuple[str, float]:
-    """Start the real server; return its base URL and seconds to the first 200 /health."""
+def start_redis(harness: Harness) -> str:
+    """Start a fresh redis-server (AOF on, fsync every second) in the work dir; its URL."""
+    port = free_port()
+    directory = harness.workdir / "redis"
+    directory.mkdir()
+    log = harness.workdir / "redis.log"
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+    process = spawn(harness, [*cmd, "--appendonly", "yes", "--save", ""], {}, log)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    with redis.Redis(port=port, socket_timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {log.read_text()[-2000:]}")
+            try:
+                if client.ping():
+                    return f"redis://127.0.0.1:{port}/0"
+            except redis.ConnectionError:
+                pass
+            time.sleep(0.005)
+    raise TimeoutError(f"redis-server not answering within {START_TIMEOUT_S} s")
+
+
+def start_server(harness: Harness, redis_url: str | None) -> tuple[str, float]:
+    """Start the real server (on Redis when `redis_url` is given); return its base URL
+    and seconds to the first 200 /health."""
     port = free_port()
     env = {
         "HOST": "127.0.0.1",
@@ -246,6 +273,7 @@ def start_server(harness: Harness) -> tuple[str, float]:
         "RATE_LIMIT_BURST": str(10**9),
         # run the server from this checkout, whatever the venv has installed
         "PYTHONPATH": str(ROOT),
+        **({"REDIS_URL": redis_url} if redis_url else {}),
     }
     base = f"http://127.0.0.1:{port}"
     log = harness.workdir / "server.log"
@@ -497,8 +525,9 @@ def git_revision() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def save(args: argparse.Namespace, out: Outcome, goals: list[Goal]) -> None:
+def save(args: argparse.Namespace, store: str, out: Outcome, goals: list[Goal]) -> Path:
     meta = {
+        "store": store,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": git_revision(),
         "python": platform.python_version(),
@@ -509,8 +538,10 @@ def save(args: argparse.Namespace, out: Outcome, goals: list[Goal]) -> None:
         "flows": args.flows,
     }
     document = {"meta": meta, **asdict(out), "goals": [asdict(g) for g in goals]}
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(document, indent=2) + "\n")
+    path = REDIS_RESULTS_FILE if store == "redis" else RESULTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
 
 
 # main ---------------------------------------------------------------------------
@@ -521,6 +552,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds")
     parser.add_argument("--flows", type=int, default=200, help="sequential flows to time")
+    parser.add_argument(
+        "--store",
+        choices=(*STORES, "both"),
+        default="memory",
+        help="the server's store: memory, a fresh redis-server (AOF), or both in turn",
+    )
     args = parser.parse_args()
     if not 1 <= args.duration <= MAX_DURATION_S or not 0 <= args.warmup <= MAX_DURATION_S:
         parser.error(f"--duration and --warmup must be at most {MAX_DURATION_S} s")
@@ -543,11 +580,11 @@ def stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(args: argparse.Namespace, harness: Harness) -> Outcome:
+def run(args: argparse.Namespace, harness: Harness, store: str) -> Outcome:
     """Start both servers, time the flows, then the wrk loads."""
     binary = ensure_wrk()
     _, idle_before = harness.watch.during(lambda: time.sleep(1.0))
-    base, startup_s = start_server(harness)
+    base, startup_s = start_server(harness, start_redis(harness) if store == "redis" else None)
     print(f"server healthy after {startup_s * 1000:.0f} ms", file=sys.stderr)
     with httpx.Client(base_url=base, timeout=5.0) as client:
         get_id, update_id = ready_session(client), ready_session(client)
@@ -570,18 +607,24 @@ def run(args: argparse.Namespace, harness: Harness) -> Outcome:
 
 def main() -> int:
     args = parse_args()
-    try:
-        with stop_on_sigterm(), ExitStack() as stack:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acs-bench-")))
-            out = run(args, Harness(stack, workdir, CpuWatch()))
-    except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 2
-    goals = check_goals(out)
-    print(report(out, goals))
-    save(args, out, goals)
-    print(f"\nresults: {RESULTS_FILE.relative_to(ROOT)}")
-    return 0 if all(g.passed for g in goals) else 1
+    passed = True
+    for store in STORES if args.store == "both" else (args.store,):
+        print(f"store: {store}", file=sys.stderr)
+        try:
+            with stop_on_sigterm(), ExitStack() as stack:
+                workdir = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="acs-bench-"))
+                )
+                out = run(args, Harness(stack, workdir, CpuWatch()), store)
+        except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError) as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
+            return 2
+        goals = check_goals(out)
+        print(f"# Store: {store}\n\n{report(out, goals)}")
+        path = save(args, store, out, goals)
+        print(f"\nresults: {path.relative_to(ROOT)}\n")
+        passed = passed and all(g.passed for g in goals)
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

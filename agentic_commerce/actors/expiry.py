@@ -10,7 +10,7 @@ from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.registry import ActorRegistry
 from agentic_commerce.actors.runtime import ActorError
 from agentic_commerce.actors.session import Expire
-from agentic_commerce.store.base import Store
+from agentic_commerce.store.base import Store, StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.expiry")
 
@@ -33,5 +33,8 @@ async def run_sweeper(
 ) -> None:
     await registry.wait_ready()
     while True:
-        await sweep_once(store, registry, clock)
+        try:
+            await sweep_once(store, registry, clock)
+        except StoreUnavailable:  # try again next round; crashing would spend restart intensity
+            log.warning("expiry_sweep_deferred", reason="store unavailable")
         await trio.sleep(interval)

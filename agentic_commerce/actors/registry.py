@@ -42,6 +42,7 @@ class Activation:
     actor: Actor | None = None
     restarts: int = 0
     started_at: float = 0.0
+    stopping: bool = False  # stopped on purpose: not restarted
 
 
 class ActorRegistry:
@@ -98,6 +99,14 @@ class ActorRegistry:
         activation.handle.kill()
         return True
 
+    def stop(self, actor_id: str) -> None:
+        """Stop one live actor for good (its session moved to another instance);
+        queued asks fail with `ActorStopped`."""
+        activation = self._live.get(actor_id)
+        if activation is not None:
+            activation.stopping = True
+            activation.handle.kill()
+
     async def wait_ready(self) -> None:
         await self._ready.wait()
 
@@ -130,6 +139,8 @@ class ActorRegistry:
                 try:
                     await run_actor(activation.actor, activation.ref.mailbox, activation.handle)
                 except Exception as exc:
+                    if activation.stopping:
+                        return
                     log.warning(
                         "actor_crashed", kind=self.kind, actor=actor_id, error=type(exc).__name__
                     )

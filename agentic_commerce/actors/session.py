@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
@@ -52,7 +52,7 @@ from agentic_commerce.payments.base import (
     PaymentUnavailable,
     order_id_for,
 )
-from agentic_commerce.store.base import Answer, Commit, OutboxEvent, Store
+from agentic_commerce.store.base import Answer, Commit, OutboxEvent, Store, StoreUnavailable
 
 if TYPE_CHECKING:
     from agentic_commerce.actors.registry import ActorRegistry
@@ -62,10 +62,15 @@ log = structlog.get_logger("agentic_commerce.session")
 
 @dataclass(frozen=True, slots=True)
 class SessionView:
-    """A committed session with its quote: what every response is rendered from."""
+    """A committed session with its quote: what every response is rendered from.
+
+    `rendered` caches response bodies per API version: a view never changes, so
+    repeated reads of an unchanged session render it once.
+    """
 
     session: Session
     quote: pricing.Quote
+    rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +175,18 @@ def not_found() -> RequestRejected:
     return RequestRejected("not_found", "Checkout session not found.", None, status=404)
 
 
+def store_unavailable() -> RequestRejected:
+    """The store did not answer in time: retry shortly (a replay shows what was done)."""
+    return RequestRejected(
+        "unavailable",
+        "The service is temporarily unavailable; retry shortly.",
+        None,
+        status=503,
+        type="service_unavailable",
+        retry_after=1,
+    )
+
+
 def fresh_snapshot(actor: Actor | None, merchant_id: str, now: datetime) -> SessionView | None:
     """A live actor's published view, when it can answer a read without a message:
     same merchant, and not past an expiry the actor has yet to apply."""
@@ -232,17 +249,35 @@ class SessionActor(Actor):
         self.snapshot: SessionView | None = None
         self._idle_at = 0.0
         self._answer: Answer | None = None  # of the message being handled
+        self._quoted: tuple[Session, pricing.Quote] | None = None  # the last settled session
+        self._loaded = False  # False after a store failure: a timed-out commit may have landed
+        self._refusing = False  # a load failed: answer what is queued with 503, then passivate
 
     # lifecycle ------------------------------------------------------------
     async def started(self) -> None:
-        self.state = await self.deps.store.load_session(self.session_id)
         self._touch()
+        try:
+            await self._load()
+        except StoreUnavailable:
+            self._refusing = True  # not a crash: no restart loop while the store is down
+        log.debug("actor_activated", kind=self.kind, session_id=self.session_id)
+
+    async def _load(self) -> None:
+        self.state = await self.deps.store.load_session(self.session_id)
+        self._loaded = True
         if self.state is not None:
             self._publish(self.state)
-        log.debug("actor_activated", kind=self.kind, session_id=self.session_id)
 
     def _touch(self) -> None:
         self._idle_at = trio.current_time() + self.deps.idle_seconds
+
+    def _forget(self) -> None:
+        """After a store failure: the state is unknown until loaded again. With no
+        state the actor passivates as soon as its mailbox is empty."""
+        self._loaded = False
+        self.state = None
+        self.snapshot = None
+        self._idle_at = trio.current_time()
 
     def deadline(self) -> float:
         if self.state is not None and self.state.status not in TERMINAL:
@@ -251,7 +286,10 @@ class SessionActor(Actor):
 
     async def on_deadline(self) -> bool:
         if self._due():
-            await self._expire()
+            try:
+                await self._expire()
+            except StoreUnavailable:
+                self._forget()  # the sweeper expires it once the store answers
         if trio.current_time() >= self._idle_at:
             stop = self.registry.passivate(self.session_id, self)
             if stop:
@@ -268,10 +306,18 @@ class SessionActor(Actor):
     # messages -------------------------------------------------------------
     async def receive(self, message: SessionMessage) -> SessionReply:
         self._touch()
-        if self._due():
-            await self._expire()
-        self._answer = message.answer if isinstance(message, ANSWERED) else None
         try:
+            if self._refusing:
+                raise StoreUnavailable("session state not loaded")
+            if not self._loaded:
+                try:
+                    await self._load()
+                except StoreUnavailable:
+                    self._refusing = True  # still down: refuse the rest of the queue quickly
+                    raise
+            if self._due():
+                await self._expire()
+            self._answer = message.answer if isinstance(message, ANSWERED) else None
             reply = await self._dispatch(message)
             if isinstance(reply, SessionView) and self._answer and self._answer.body is None:
                 # Answered without a state change: the record is written on its own.
@@ -279,6 +325,9 @@ class SessionActor(Actor):
             return reply
         except RequestRejected as rejected:
             return rejected
+        except StoreUnavailable:
+            self._forget()
+            return store_unavailable()
         finally:
             self._answer = None
             if self.state is None:
@@ -338,7 +387,7 @@ class SessionActor(Actor):
     async def _commit(self, session: Session, events: tuple[OutboxEvent, ...] = ()) -> SessionView:
         """Write the new state, the request's answer and its events in one commit."""
         expected = None if self.state is None else self.state.version
-        quote = pricing.quote(session, self.deps.catalog, self.deps.clock.now())
+        quote = self._quote(session)
         answer = self._answer
         record = answer.record(SessionView(session, quote)) if answer is not None else None
         try:
@@ -354,13 +403,27 @@ class SessionActor(Actor):
             self.deps.on_events()
         return self.snapshot
 
+    async def _inventory(self, message: Hold | Release | Consume) -> Any:
+        """Ask the inventory; its store failing comes back as a value, raised here."""
+        reply = await self.deps.inventory.ask(message, self.deps.ask_timeout)
+        if isinstance(reply, StoreUnavailable):
+            raise StoreUnavailable(str(reply))
+        return reply
+
     async def _hold_stock(self, session: Session) -> Session:
-        wants = checkout.wanted_stock(session)
-        short = await self.deps.inventory.ask(Hold(session.id, wants), self.deps.ask_timeout)
+        short = await self._inventory(Hold(session.id, checkout.wanted_stock(session)))
         return replace(session, short_products=short)
 
     def _settle(self, session: Session) -> Session:
-        return checkout.settle(session, self.deps.catalog, self.deps.clock.now())
+        settled, quote = checkout.settle_quoted(session, self.deps.catalog, self.deps.clock.now())
+        self._quoted = (settled, quote)
+        return settled
+
+    def _quote(self, session: Session) -> pricing.Quote:
+        """The quote of `session`, reusing the one `_settle` just computed for it."""
+        if self._quoted is not None and self._quoted[0] is session:
+            return self._quoted[1]
+        return pricing.quote(session, self.deps.catalog, self.deps.clock.now())
 
     @staticmethod
     def _refuse_terminal(session: Session, action: str) -> None:
@@ -414,7 +477,7 @@ class SessionActor(Actor):
             status=transition(current.status, Event.CANCEL),
             updated_at=self.deps.clock.now(),
         )
-        await self.deps.inventory.ask(Release(self.session_id), self.deps.ask_timeout)
+        await self._inventory(Release(self.session_id))
         return await self._commit(session)
 
     async def _expire(self) -> None:
@@ -422,7 +485,7 @@ class SessionActor(Actor):
         session = replace(
             current, status=transition(current.status, Event.EXPIRE), updated_at=current.expires_at
         )
-        await self.deps.inventory.ask(Release(self.session_id), self.deps.ask_timeout)
+        await self._inventory(Release(self.session_id))
         await self._commit(session)
         log.info("session_expired", session_id=self.session_id)
 
@@ -441,7 +504,7 @@ class SessionActor(Actor):
             failed = self._check_authentication(session, command)
             if failed is not None:
                 return await self._commit(failed)
-        quote = pricing.quote(session, self.deps.catalog, now)
+        quote = self._quote(session)
         if not quote.ready:
             return await self._commit(session) if session is not current else self._view()
         # Hold exactly what is about to be sold: a crash between an earlier hold (or
@@ -554,6 +617,9 @@ class SessionActor(Actor):
         )
         event = order_event("order_create", paying, order, now)
         view = await self._commit(completed, (event,))
-        await self.deps.inventory.ask(Consume(self.session_id), self.deps.ask_timeout)
+        try:
+            await self._inventory(Consume(self.session_id))
+        except StoreUnavailable:  # the order stands; its units stay held, so none is resold
+            log.warning("consume_deferred", session_id=paying.id, order_id=order_id)
         log.info("order_created", session_id=paying.id, order_id=order_id)
         return view

@@ -25,7 +25,7 @@ from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.runtime import Actor
 from agentic_commerce.http.codecs.base import timestamp
-from agentic_commerce.store.base import OutboxEvent, Store
+from agentic_commerce.store.base import OutboxEvent, Store, StoreUnavailable
 from agentic_commerce.webhooks import policy, signing
 from agentic_commerce.webhooks.payloads import event_body
 
@@ -80,9 +80,14 @@ class WebhookDispatcher(Actor):
         await self._drain()
 
     async def _drain(self) -> None:
-        for _ in range(MAX_CYCLES_PER_WAKE):
-            if not await self._cycle():
-                break
+        try:
+            for _ in range(MAX_CYCLES_PER_WAKE):
+                if not await self._cycle():
+                    break
+        except* StoreUnavailable:
+            # Next poll instead of a crash (an outage would spend the supervisor's
+            # restart intensity); events claimed meanwhile go out again after their lease.
+            log.warning("webhooks_deferred", reason="store unavailable")
         self._next_poll = trio.current_time() + self.receiver.poll_seconds
 
     async def _cycle(self) -> int:

@@ -159,6 +159,11 @@ class Settings:
     webhook_concurrency: int = 8
     webhook_poll_seconds: float = 1.0
     admin_allow_kill: bool = True
+    instance_url: str | None = None
+    internal_port: int | None = None
+    internal_secret: str | None = field(default=None, repr=False)
+    lease_ttl_seconds: float = 5.0
+    workers: int = 1
     redis_url: str | None = field(default=None, repr=False)
     redis_timeout_seconds: float = 2.0
     redis_pool_size: int = 32
@@ -178,6 +183,8 @@ class Settings:
             problems.append("simulated payments are on: set SIMULATED_PAYMENTS=false")
         if self.vault_enabled and not self.vault_secret:
             problems.append("the vault is enabled without VAULT_SECRET")
+        if self.redis_url and self.instance_url and not self.internal_secret:
+            problems.append("INSTANCE_URL is set without INTERNAL_SECRET")
         if self.webhook_url and not self.webhook_secret:
             problems.append("WEBHOOK_URL is set without WEBHOOK_SECRET")
         return problems
@@ -266,6 +273,11 @@ class Settings:
             webhook_concurrency=_int(env, "WEBHOOK_CONCURRENCY", 8, minimum=1),
             webhook_poll_seconds=_float(env, "WEBHOOK_POLL_SECONDS", 1.0),
             admin_allow_kill=_bool(env, "ADMIN_ALLOW_KILL", app_env != "production"),
+            instance_url=_url(env, "INSTANCE_URL"),
+            internal_port=_int(env, "INTERNAL_PORT", 0) or None,
+            internal_secret=env.get("INTERNAL_SECRET") or None,
+            lease_ttl_seconds=_float(env, "LEASE_TTL_SECONDS", 5.0),
+            workers=_int(env, "WORKERS", 1, minimum=1),
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_seconds=_float(env, "REDIS_TIMEOUT_SECONDS", 2.0),
             redis_pool_size=_int(env, "REDIS_POOL_SIZE", 32, minimum=1),

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import itertools
 import re
 import secrets
 import time
 
 import structlog
+from prometheus_client import Counter, Histogram
 from quart import Response, g, request
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from agentic_commerce import metrics
+from agentic_commerce.actors.session import store_unavailable
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.errors import RequestRejected
@@ -28,18 +33,35 @@ from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.service_routes import register_service_routes
 from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.http.versions import Versions
+from agentic_commerce.store.base import StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.http")
 MAX_BODY_BYTES = 1024 * 1024
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # else one is generated (log safety)
 
 
+_ID_PREFIX = secrets.token_hex(4)  # per process: ids stay unique across instances
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"req_{_ID_PREFIX}{next(_ids):010x}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    """Metric children per (route, method, status): label lookups off the hot path."""
+    counter = metrics.HTTP_REQUESTS.labels(route, method, str(status))
+    return counter, metrics.HTTP_DURATION.labels(route)
+
+
 def observe(status: int) -> None:
     """One metric sample and one log line per request."""
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     seconds = time.perf_counter() - g.get("started", time.perf_counter())
-    metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-    metrics.HTTP_DURATION.labels(route).observe(seconds)
+    counter, histogram = _request_series(route, request.method, status)
+    counter.inc()
+    histogram.observe(seconds)
     session_id = (request.view_args or {}).get("session_id")
     log.info(
         "request",
@@ -101,10 +123,16 @@ def create_app(system: ActorSystem) -> QuartTrio:
     async def request_id() -> None:
         g.started = time.perf_counter()
         given = request.headers.get("Request-Id", "")
-        g.request_id = given if REQUEST_ID.match(given) else f"req_{secrets.token_hex(12)}"
+        g.request_id = given if REQUEST_ID.match(given) else new_request_id()
 
     @app.after_request
     async def common_headers(response: Response) -> Response:
+        if request.method != "GET":
+            # Receive the whole body before answering, even when refusing early (401,
+            # 429, 503): quart-trio otherwise stops reading mid-request and hypercorn
+            # leaves the keep-alive connection's next request unanswered.
+            with contextlib.suppress(RequestEntityTooLarge):  # already answered with 413
+                await request.body
         observe(response.status_code)
         response.headers["Request-Id"] = g.get("request_id", "")
         response.headers.setdefault("Cache-Control", "no-store")
@@ -121,6 +149,12 @@ def create_app(system: ActorSystem) -> QuartTrio:
     @app.errorhandler(RequestRejected)
     async def rejected(error: RequestRejected) -> Response:
         return error_response(error, g.get("codec", versions.newest), versions)
+
+    @app.errorhandler(StoreUnavailable)
+    async def store_down(error: StoreUnavailable) -> Response:
+        """The store did not answer in time (any route): retryable, never a 500."""
+        log.warning("store_unavailable", request_id=g.get("request_id", ""))
+        return error_response(store_unavailable(), g.get("codec", versions.newest), versions)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:

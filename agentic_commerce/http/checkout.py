@@ -26,7 +26,7 @@ from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.context import Caller, Gate
 from agentic_commerce.http.errors import from_actor_error
-from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.responses import JSON_TYPE
 from agentic_commerce.store.base import Answer
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -109,7 +109,10 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate) -> None:
         )
         if view is None:
             view = await ask(session_id, Get(who.merchant_id))
-        return json_response(who.codec.render_session(view))
+        body = view.rendered.get(who.codec.version)
+        if body is None:
+            body = view.rendered[who.codec.version] = orjson.dumps(who.codec.render_session(view))
+        return Response(body, 200, content_type=JSON_TYPE)
 
     @app.post("/checkout_sessions/<session_id>")
     async def update_session(session_id: str) -> Response:

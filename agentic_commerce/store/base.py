@@ -10,7 +10,7 @@ released when the commit does not happen.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -226,6 +226,43 @@ class Store(abc.ABC):
     async def release_orphan_holds(self, older_than: datetime) -> int:
         """Release stock holds taken before `older_than` whose session is not open
         (a process can die between taking a hold and committing its session)."""
+
+    # several instances ------------------------------------------------------
+    # One live actor per session across instances: a lease per session, taken
+    # by the instance that runs its actor. A single-process store owns every
+    # session; the Redis store implements the real thing.
+    async def acquire_lease(self, session_id: str, instance_id: str, ttl: float) -> str | None:
+        """Take (or keep) the session's lease; None when `instance_id` now holds it,
+        else the id of the instance that does."""
+        return None
+
+    async def take_over_lease(
+        self, session_id: str, instance_id: str, previous: str, ttl: float
+    ) -> bool:
+        """Take the lease from `previous` (an instance that is gone), only if it
+        still holds it; True when `instance_id` holds it now."""
+        return True
+
+    async def renew_leases(
+        self, instance_id: str, session_ids: Sequence[str], ttl: float
+    ) -> list[str]:
+        """Extend this instance's leases; returns the sessions whose lease it lost."""
+        return []
+
+    async def release_lease(self, session_id: str, instance_id: str) -> None:
+        return None
+
+    async def register_instance(self, instance_id: str, url: str, ttl: float) -> None:
+        """Announce (and keep announcing) where an instance takes forwarded requests."""
+        return None
+
+    async def instance_url(self, instance_id: str) -> str | None:
+        """Where a registered instance takes forwarded requests; None when it is gone."""
+        return None
+
+    async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        """A named lock (e.g. the expiry sweep): True when `owner` holds it for `ttl`."""
+        return True
 
     async def ping(self) -> bool:
         return True

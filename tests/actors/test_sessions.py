@@ -1,4 +1,4 @@
-"""Session actors inside a whole ActorSystem (memory store, demo catalog, MockClock).
+"""Session actors inside a whole ActorSystem (each store, demo catalog, MockClock).
 
 Wall time follows trio's mocked clock through `TrioClock`, so TTLs, idle timers and
 the expiry sweeper run in virtual time: every wait below is on a condition.
@@ -47,8 +47,8 @@ from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.model import Address, Buyer, FulfillmentDetails, Status
 from agentic_commerce.payments.base import ChargeRequest, PaymentOutcome, Processor
 from agentic_commerce.payments.simulated import SimulatedProcessor
-from agentic_commerce.store.base import StockLevel
-from agentic_commerce.store.memory import MemoryStore
+from agentic_commerce.store.base import StockLevel, Store
+from tests.stores import StoreFactory
 
 MERCHANT = "merchant_test"
 VERSION = "2026-04-17"
@@ -100,11 +100,11 @@ class GatedProcessor(SimulatedProcessor):
         return await super().charge(request)
 
 
-class GatedStore(MemoryStore):
-    """A memory store whose `hold` or `release` can be held up at a gate."""
+class StoreGate:
+    """A store mixin whose `hold` or `release` can be held up at a gate."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.gated: str | None = None
         self.entered = trio.Event()
         self.gate = trio.Event()
@@ -117,11 +117,11 @@ class GatedStore(MemoryStore):
 
     async def hold(self, holder: str, wants: Any) -> tuple[str, ...]:
         await self._wait("hold")
-        return await super().hold(holder, wants)
+        return await super().hold(holder, wants)  # type: ignore[misc, no-any-return]
 
     async def release(self, holder: str) -> None:
         await self._wait("release")
-        await super().release(holder)
+        await super().release(holder)  # type: ignore[misc]
 
 
 # harness ---------------------------------------------------------------------------
@@ -165,7 +165,7 @@ async def eventually(
 @dataclass
 class Running:
     system: ActorSystem
-    store: MemoryStore
+    store: Store
     stopped: trio.Event
     restarts: list[tuple[str, str]] = field(default_factory=list)
 
@@ -225,7 +225,7 @@ def settings(**overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def running(
-    store: MemoryStore,
+    store: Store,
     clock: TrioClock,
     processors: list[Processor] | None = None,
     **overrides: Any,
@@ -258,8 +258,10 @@ async def running(
 # lifecycle -------------------------------------------------------------------------
 
 
-async def test_create_update_cancel(autojump_clock: trio.testing.MockClock) -> None:
-    store = MemoryStore()
+async def test_create_update_cancel(
+    autojump_clock: trio.testing.MockClock, store_factory: StoreFactory
+) -> None:
+    store = store_factory()
     async with running(store, TrioClock(START)) as rs:
         created = await rs.create("cs_a", ("usb_c_cable", 1), ("ebook_python_guide", 1))
         assert created.session.status is Status.READY_FOR_PAYMENT
@@ -290,8 +292,10 @@ async def test_create_update_cancel(autojump_clock: trio.testing.MockClock) -> N
         assert await store.due_sessions(START.replace(year=2100)) == []
 
 
-async def test_expiry_by_the_actors_own_timer(autojump_clock: trio.testing.MockClock) -> None:
-    store = MemoryStore()
+async def test_expiry_by_the_actors_own_timer(
+    autojump_clock: trio.testing.MockClock, store_factory: StoreFactory
+) -> None:
+    store = store_factory()
     clock = TrioClock(START)
     # Idle far away and the sweeper asleep after its first pass: only the timer can act.
     async with running(
@@ -333,8 +337,9 @@ async def test_expiry_by_the_actors_own_timer(autojump_clock: trio.testing.MockC
 
 async def test_passivation_after_idle_and_reactivation(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    store = MemoryStore()
+    store = store_factory()
     async with running(store, TrioClock(START), actor_idle_seconds=30) as rs:
         await rs.create("cs_p", ("item_123", 2))
         updated = view(
@@ -373,11 +378,12 @@ async def test_passivation_after_idle_and_reactivation(
 
 async def test_message_arriving_as_the_actor_goes_idle_is_handled(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
     """Idle and expiry fall due together: while the actor expires the session (an
     inventory round trip), a request arrives, so it cannot passivate. It must go on
     to handle the request, not spin on its past deadline."""
-    store = MemoryStore()
+    store = store_factory()
     async with running(
         store,
         TrioClock(START),
@@ -408,16 +414,18 @@ async def test_message_arriving_as_the_actor_goes_idle_is_handled(
 
 async def test_unknown_session_id_does_not_stay_active(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    async with running(MemoryStore(), TrioClock(START)) as rs:
+    async with running(store_factory(), TrioClock(START)) as rs:
         rejected(await rs.get("cs_nope"), "not_found")
         await eventually(lambda: rs.system.sessions.lookup("cs_nope") is None, limit=1)
 
 
 async def test_passivated_session_is_expired_by_the_sweeper(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    store = MemoryStore()
+    store = store_factory()
     async with running(
         store,
         TrioClock(START),
@@ -443,8 +451,9 @@ async def test_passivated_session_is_expired_by_the_sweeper(
 
 async def test_overdue_passivated_session_expires_when_read(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    store = MemoryStore()
+    store = store_factory()
     async with running(
         store,
         TrioClock(START),
@@ -461,8 +470,10 @@ async def test_overdue_passivated_session_expires_when_read(
         assert (await rs.stock("usb_c_cable")).reserved == 0
 
 
-async def test_sessions_expire_after_a_restart(autojump_clock: trio.testing.MockClock) -> None:
-    store = MemoryStore()
+async def test_sessions_expire_after_a_restart(
+    autojump_clock: trio.testing.MockClock, store_factory: StoreFactory
+) -> None:
+    store = store_factory()
     clock = TrioClock(START)
     async with running(store, clock, session_ttl_seconds=60) as first:
         await first.create("cs_old", ("usb_c_cable", 2))
@@ -493,8 +504,9 @@ async def test_sessions_expire_after_a_restart(autojump_clock: trio.testing.Mock
 
 async def test_restart_after_a_crash_keeps_committed_state(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    store = MemoryStore()
+    store = store_factory()
     gated = GatedProcessor()
     counting = CountingProcessor()
     async with running(store, TrioClock(START), processors=[gated, counting]) as rs:
@@ -543,8 +555,9 @@ async def test_restart_after_a_crash_keeps_committed_state(
 
 async def test_twenty_concurrent_completes_make_one_order(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    store = MemoryStore()
+    store = store_factory()
     counting = CountingProcessor()
     async with running(store, TrioClock(START), processors=[counting]) as rs:
         await rs.create("cs_o", ("usb_c_cable", 1), ("item_123", 2))
@@ -584,8 +597,9 @@ async def test_twenty_concurrent_completes_make_one_order(
 
 async def test_declined_payment_leaves_the_session_payable(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    store = MemoryStore()
+    store = store_factory()
     async with running(store, TrioClock(START)) as rs:
         await rs.create("cs_d", ("usb_c_cable", 1))
         declined = view(await rs.complete("cs_d", DECLINE))
@@ -608,8 +622,9 @@ async def test_declined_payment_leaves_the_session_payable(
 
 async def test_concurrent_sessions_never_reserve_more_than_stock(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    store = MemoryStore()
+    store = store_factory()
     async with running(store, TrioClock(START)) as rs:
         views: dict[str, SessionView] = {}
 
@@ -660,11 +675,11 @@ async def test_concurrent_sessions_never_reserve_more_than_stock(
 
 @pytest.mark.parametrize("operation", ["update", "cancel"])
 async def test_crash_between_stock_change_and_commit_cannot_oversell(
-    autojump_clock: trio.testing.MockClock, operation: str
+    autojump_clock: trio.testing.MockClock, store_factory: StoreFactory, operation: str
 ) -> None:
     """A kill while the inventory applies a hold or release leaves the committed
     lines and the holds apart; paying must not sell units that are not held."""
-    store = GatedStore()
+    store = store_factory(StoreGate)
     async with running(store, TrioClock(START)) as rs:
         a = await rs.create("cs_a", ("usb_c_cable", 3))
         assert a.quote.ready
@@ -712,8 +727,9 @@ async def test_crash_between_stock_change_and_commit_cannot_oversell(
 
 async def test_storm_of_kills_leaves_the_process_serving(
     autojump_clock: trio.testing.MockClock,
+    store_factory: StoreFactory,
 ) -> None:
-    store = MemoryStore()
+    store = store_factory()
     rng = random.Random(20260115)
     async with running(store, TrioClock(START)) as rs:
         registry = rs.system.sessions

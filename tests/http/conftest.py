@@ -1,4 +1,4 @@
-"""The real app on a real actor system (memory store), behind a client that checks
+"""The real app on a real actor system (each store), behind a client that checks
 every ACP response body against the JSON Schema of its version."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import trio
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.http.app import create_app
-from agentic_commerce.store.memory import MemoryStore
 from agentic_commerce.supervisor import load_catalog
 from tests import acp_schema
+from tests.stores import StoreFactory
 
 NEWEST = "2026-04-17"
 VERSIONS = ("2026-04-17", "2025-09-29")
@@ -147,8 +147,10 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def system(nursery: trio.Nursery, settings: Settings) -> ActorSystem:
-    system = ActorSystem(settings, MemoryStore(), load_catalog(settings))
+async def system(
+    nursery: trio.Nursery, settings: Settings, store_factory: StoreFactory
+) -> ActorSystem:
+    system = ActorSystem(settings, store_factory(), load_catalog(settings))
     nursery.start_soon(system.run)
     await system.sessions.wait_ready()
     return system

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -16,8 +17,10 @@ from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.commands import PaymentCredential
 from agentic_commerce.domain.model import Payment
 from agentic_commerce.http.app import create_app
+from agentic_commerce.http.checkout import new_session_id
+from agentic_commerce.http.idempotency import SEPARATOR
 from agentic_commerce.payments.base import Charged, ChargeRequest, PaymentOutcome, Processor
-from agentic_commerce.store.memory import MemoryStore
+from agentic_commerce.store.base import Store
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import (
     VERSIONS,
@@ -27,6 +30,7 @@ from tests.http.conftest import (
     create_body,
     payment,
 )
+from tests.stores import StoreFactory
 
 NEW, OLD = VERSIONS
 
@@ -65,7 +69,7 @@ class ScriptedProcessor(Processor):
 
 @asynccontextmanager
 async def app_with(
-    store: MemoryStore, processor: Processor | None = None, **settings: Any
+    store: Store, processor: Processor | None = None, **settings: Any
 ) -> AsyncIterator[tuple[AcpClient, ActorSystem]]:
     config = replace(Settings(), **settings)
     processors = [processor] if processor else None
@@ -174,8 +178,10 @@ async def test_bodies_compare_semantically(
         assert reply.headers.get("Idempotent-Replayed") == "true"
 
 
-async def test_keys_are_scoped_to_path_and_merchant(nursery: trio.Nursery) -> None:
-    store = MemoryStore()
+async def test_keys_are_scoped_to_path_and_merchant(
+    nursery: trio.Nursery, store_factory: StoreFactory
+) -> None:
+    store = store_factory()
     keys = {"key_a": "merchant_a", "key_b": "merchant_b"}
     async with app_with(store, api_keys=keys) as (client, _system):
         a = AcpClient(client._client, NEW, "key_a")
@@ -205,10 +211,12 @@ async def test_4xx_answers_are_replayed(acp: AcpClient, version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_5xx_is_never_stored(nursery: trio.Nursery, version: str) -> None:
+async def test_5xx_is_never_stored(
+    nursery: trio.Nursery, store_factory: StoreFactory, version: str
+) -> None:
     processor = ScriptedProcessor(fail_on=(1,))
     processor.gate.set()
-    async with app_with(MemoryStore(), processor) as (client, _system):
+    async with app_with(store_factory(), processor) as (client, _system):
         client = client.using(version)
         session_id = await ready_session(client, version)
         failed = await client.complete(session_id, payment(version), headers=key("pay"))
@@ -224,9 +232,11 @@ async def test_5xx_is_never_stored(nursery: trio.Nursery, version: str) -> None:
 @pytest.mark.parametrize(
     ("version", "error_type"), [(NEW, "invalid_request"), (OLD, "request_not_idempotent")]
 )
-async def test_key_in_flight_gets_409(nursery: trio.Nursery, version: str, error_type: str) -> None:
+async def test_key_in_flight_gets_409(
+    nursery: trio.Nursery, store_factory: StoreFactory, version: str, error_type: str
+) -> None:
     processor = ScriptedProcessor()
-    async with app_with(MemoryStore(), processor) as (client, _system):
+    async with app_with(store_factory(), processor) as (client, _system):
         client = client.using(version)
         session_id = await ready_session(client, version)
         first: list[Reply] = []
@@ -269,8 +279,10 @@ async def test_fifty_concurrent_identical_creates_make_one_session(
     assert (await system.store.stock("item_123")).reserved == 1
 
 
-async def test_replay_after_restart_returns_the_stored_answer(nursery: trio.Nursery) -> None:
-    store = MemoryStore()
+async def test_replay_after_restart_returns_the_stored_answer(
+    nursery: trio.Nursery, store_factory: StoreFactory
+) -> None:
+    store = store_factory()
     async with app_with(store) as (client, _system):
         first = await client.create(create_body(NEW), headers=key("restart"))
     async with app_with(store) as (client, _system):
@@ -281,12 +293,17 @@ async def test_replay_after_restart_returns_the_stored_answer(nursery: trio.Nurs
     assert (await store.stock("item_123")).reserved == 1
 
 
-async def test_records_expire_after_the_ttl(nursery: trio.Nursery) -> None:
-    store = MemoryStore()
+async def test_records_expire_after_the_ttl(
+    nursery: trio.Nursery, store_factory: StoreFactory
+) -> None:
+    store = store_factory()
     async with app_with(store, idempotency_ttl_seconds=1) as (client, _system):
         first = await client.create(create_body(NEW), headers=key("ttl"))
-        record = next(iter(store._idempotency.values()))
-        store._idempotency[record.scope] = replace(record, expires_at=0)
+        partition = new_session_id("merchant_demo", "ttl")
+        scope = SEPARATOR.join((partition, "merchant_demo", "POST", "/checkout_sessions", "ttl"))
+        record = await store.load_idempotency(scope)
+        assert record is not None
+        await store.put_idempotency(replace(record, expires_at=time.time() - 1))  # lapsed
         again = await client.create(create_body(NEW), headers=key("ttl"))
         assert again.status == 201
         assert again.body["id"] != first.body["id"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,31 +18,40 @@ from agentic_commerce.config.settings import Settings, SettingsError
 from agentic_commerce.http.app import create_app
 from agentic_commerce.http.codecs.v2026_04_17 import Codec2026
 from agentic_commerce.http.signatures import digest, sign
-from agentic_commerce.store.memory import MemoryStore
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import ADDRESS, VERSIONS, AcpClient, address_update, create_body
+from tests.stores import StoreFactory
 
 NEW, OLD = VERSIONS
 SECRET = "sig_secret_value"
 
 
-@asynccontextmanager
-async def client_with(**changes: Any) -> AsyncIterator[AcpClient]:
-    settings = replace(Settings(), **changes)
-    system = ActorSystem(settings, MemoryStore(), load_catalog(settings))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(system.run)
-        await system.sessions.wait_ready()
-        async with create_app(system).test_app() as app:
-            yield AcpClient(app.test_client())
-        nursery.cancel_scope.cancel()
+ClientWith = Callable[..., AbstractAsyncContextManager[AcpClient]]
+
+
+@pytest.fixture
+def client_with(store_factory: StoreFactory) -> ClientWith:
+    """Opens the app on its own actor system with changed settings."""
+
+    @asynccontextmanager
+    async def open_client(**changes: Any) -> AsyncIterator[AcpClient]:
+        settings = replace(Settings(), **changes)
+        system = ActorSystem(settings, store_factory(), load_catalog(settings))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(system.run)
+            await system.sessions.wait_ready()
+            async with create_app(system).test_app() as app:
+                yield AcpClient(app.test_client())
+            nursery.cancel_scope.cancel()
+
+    return open_client
 
 
 # -- rate limiting ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_over_the_limit_is_429_with_headers(version: str) -> None:
+async def test_over_the_limit_is_429_with_headers(client_with: ClientWith, version: str) -> None:
     async with client_with(rate_limit_per_minute=60, rate_limit_burst=3) as acp:
         client = acp.using(version)
         replies = [await client.create(create_body(version)) for _ in range(3)]
@@ -59,7 +68,7 @@ async def test_over_the_limit_is_429_with_headers(version: str) -> None:
         assert health.status_code == 200  # exempt
 
 
-async def test_limits_are_per_merchant() -> None:
+async def test_limits_are_per_merchant(client_with: ClientWith) -> None:
     keys = {"key_a": "merchant_a", "key_b": "merchant_b"}
     async with client_with(api_keys=keys, rate_limit_per_minute=60, rate_limit_burst=1) as acp:
         a = AcpClient(acp._client, NEW, "key_a")
@@ -79,7 +88,7 @@ def signed(body: bytes, timestamp: str | None = None, secret: str = SECRET) -> d
     return {"Timestamp": timestamp, "Signature": sign(secret, timestamp, body)}
 
 
-async def test_signed_requests_pass_and_replays_are_refused() -> None:
+async def test_signed_requests_pass_and_replays_are_refused(client_with: ClientWith) -> None:
     async with client_with(signature_secret=SECRET) as acp:
         raw = orjson.dumps(create_body(NEW))
         headers = signed(raw)
@@ -93,7 +102,9 @@ async def test_signed_requests_pass_and_replays_are_refused() -> None:
 
 
 @pytest.mark.parametrize("encoding", ["padded", "hex"])
-async def test_other_signature_encodings_are_accepted(encoding: str) -> None:
+async def test_other_signature_encodings_are_accepted(
+    client_with: ClientWith, encoding: str
+) -> None:
     async with client_with(signature_secret=SECRET) as acp:
         raw = orjson.dumps(create_body(NEW))
         timestamp = datetime.now(UTC).isoformat()
@@ -115,7 +126,7 @@ async def test_other_signature_encodings_are_accepted(encoding: str) -> None:
         ("tampered", "invalid_signature"),
     ],
 )
-async def test_bad_signatures_are_401(headers: Any, code: str) -> None:
+async def test_bad_signatures_are_401(client_with: ClientWith, headers: Any, code: str) -> None:
     async with client_with(signature_secret=SECRET) as acp:
         raw = orjson.dumps(create_body(NEW))
         if headers is None:
@@ -131,7 +142,7 @@ async def test_bad_signatures_are_401(headers: Any, code: str) -> None:
         assert SECRET not in str(reply.body)
 
 
-async def test_merchant_secret_applies_to_that_merchant_only() -> None:
+async def test_merchant_secret_applies_to_that_merchant_only(client_with: ClientWith) -> None:
     keys = {"key_a": "merchant_a", "key_b": "merchant_b"}
     async with client_with(api_keys=keys, merchant_signature_secrets={"merchant_a": SECRET}) as acp:
         a = AcpClient(acp._client, NEW, "key_a")
@@ -142,7 +153,7 @@ async def test_merchant_secret_applies_to_that_merchant_only() -> None:
         assert (await b.create(create_body(NEW))).status == 201
 
 
-async def test_health_needs_no_signature() -> None:
+async def test_health_needs_no_signature(client_with: ClientWith) -> None:
     async with client_with(signature_secret=SECRET) as acp:
         assert (await acp._client.get("/health")).status_code == 200
         assert (await acp._client.get("/ready")).status_code == 200

@@ -15,7 +15,6 @@ from agentic_commerce.domain.commands import PaymentCredential
 from agentic_commerce.domain.model import Payment
 from agentic_commerce.http.app import create_app
 from agentic_commerce.payments.base import Charged, ChargeRequest, PaymentOutcome, Processor
-from agentic_commerce.store.memory import MemoryStore
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import (
     VERSIONS,
@@ -25,6 +24,7 @@ from tests.http.conftest import (
     create_body,
     payment,
 )
+from tests.stores import StoreFactory
 
 
 async def test_missing_api_version_lists_supported_versions(acp: AcpClient) -> None:
@@ -216,10 +216,12 @@ class GatedProcessor(Processor):
         return Charged(Payment("gated", "ch_1", request.amount, request.currency))
 
 
-async def test_full_mailbox_is_503_with_retry_after(nursery: trio.Nursery) -> None:
+async def test_full_mailbox_is_503_with_retry_after(
+    nursery: trio.Nursery, store_factory: StoreFactory
+) -> None:
     settings = replace(Settings(), mailbox_size=1)
     gated = GatedProcessor()
-    system = ActorSystem(settings, MemoryStore(), load_catalog(settings), processors=[gated])
+    system = ActorSystem(settings, store_factory(), load_catalog(settings), processors=[gated])
     nursery.start_soon(system.run)
     await system.sessions.wait_ready()
     async with create_app(system).test_app() as app:

@@ -1,0 +1,776 @@
+"""The Redis store: every durable fact in Redis (AOF), so a restart loses nothing.
+
+All Redis access of the server lives in this module. redis.asyncio does not run
+under trio, so the synchronous client runs in worker threads
+(`trio.to_thread.run_sync`) behind a `CapacityLimiter` as large as the
+`BlockingConnectionPool`: a call never waits for a connection the limiter let it
+start without. One store call is one worker-thread job, usually of one to three
+round trips (pipelines and Lua scripts).
+
+Atomic units, each one Lua script on one slot: a session's commit (version check,
+state, idempotency record, outbox events), a claim or save of its outbox events,
+a hold, release or sale of one product's units, the first use of one vault token
+(only `consumed_by` ever changes, so the refusal rules stay in Python), and one
+GCRA bucket (the script keeps the TAT; `domain/rate_limit.decide` makes the same
+decision from the TAT it returns).
+
+Failures. `REDIS_TIMEOUT_SECONDS` bounds every call: socket and connect
+timeouts, the pool's wait, and a trio deadline around the thread (the thread is
+abandoned at the deadline; it ends by its own socket timeout). A refused, broken
+or silent connection raises `StoreUnavailable`. Every write is one atomic script
+or idempotent command, so it happened entirely or not at all; after a timeout
+the caller cannot know which (a paused Redis still runs what it had received),
+hence the session actor reloads its state after one. Connections are checked when
+taken from the pool, so service resumes by itself once Redis is back; scripts
+are reloaded on `NOSCRIPT` (an empty script cache after a restart).
+
+Keys (prefix `acs:`). A hash tag `{...}` puts the keys of one session on one
+Redis Cluster slot, so its commit is one script:
+
+    acs:{<sid>}:session           hash  v (version), doc (JSON), open (1/0), exp (µs)
+    acs:{<sid>}:ev                list  the session's event ids, oldest first
+    acs:{<sid>}:ev:doc / :ev:meta hash  id -> event JSON / "state ready_µs lease_µs"
+    acs:{<sid>}:held              set   products the holder (a session) may hold
+    acs:{<partition>}:idem:<scope>   idempotency record (expires with it)
+    acs:{<partition>}:claim:<scope>  in-flight claim (SET NX PX)
+    acs:{stock:<product>}         hash  on_hand, reserved, h:<holder> -> units
+    acs:{<token id>}:token        hash  doc (JSON), by (the consuming session)
+    acs:expiry                    zset  open session ids by expires_at (µs)
+    acs:holds                     zset  holders by the time of their last hold
+    acs:order:<order id>          the session id holding the order
+    acs:rl:<key> / acs:sig:<sig>  GCRA TAT / replay cache entry (expiring)
+    acs:{outbox}:all|live|delivered|dead   zsets of event ids by creation sequence
+    acs:{outbox}:where            hash  event id -> session id
+    acs:{outbox}:due / :touched   zset / hash  session id -> when its head event is
+                                  due (µs) / last index write (wall µs)
+
+Cross-slot indexes: intents first, truth second, readers verify. The expiry
+index, the order pointers, the outbox index and a holder's product set cannot
+share a slot with what they index, so they are written *before* the write they
+describe (a separate round trip, so a Cluster could not reorder them) and only
+ever hold a superset of the truth: a process that dies between the two steps
+leaves an index entry pointing at nothing, never a committed session, order,
+event or hold that no index finds. So an acknowledged order always has its
+webhook event in the outbox and the outbox index, with no repair job needed.
+Readers check each entry against its slot (`due_sessions` reads the session,
+`claim_due_events` runs the session's own script, `load_order` checks the
+session's order) and clean up: an entry is dropped when the truth says it is
+not needed, and an entry without any truth only once it is older than
+`INTENT_GRACE_SECONDS` (its write can no longer be in flight). The price of the
+superset is a wasted check now and then; the price of a stale due time (a claim
+racing a commit) is a delayed webhook, at most the grace period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import redis
+import trio
+from redis.exceptions import NoScriptError
+
+from agentic_commerce.domain.model import Order, Session
+from agentic_commerce.domain.rate_limit import Decision, Limit, decide
+from agentic_commerce.domain.state_machine import TERMINAL
+from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
+from agentic_commerce.store.base import (
+    Commit,
+    IdempotencyRecord,
+    OutboxEvent,
+    StockLevel,
+    Store,
+    StoreUnavailable,
+    VersionConflict,
+)
+from agentic_commerce.store.serialization import decode, encode
+
+T = TypeVar("T")
+# A `redis.Redis` or a pipeline: jobs read replies by position, which redis-py's
+# per-command union types cannot express.
+Client = Any
+PARTITION_SEPARATOR = "\x1f"  # an idempotency scope starts with its partition and this
+INTENT_GRACE_SECONDS = 60.0
+PAGE = 200
+FINISHED = ("delivered", "dead")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)
+
+EXPIRY = "acs:expiry"
+HOLDS = "acs:holds"
+OUTBOX_ALL = "acs:{outbox}:all"
+OUTBOX_LIVE = "acs:{outbox}:live"
+OUTBOX_WHERE = "acs:{outbox}:where"
+OUTBOX_SEQ = "acs:{outbox}:seq"
+OUTBOX_DUE = "acs:{outbox}:due"
+OUTBOX_TOUCHED = "acs:{outbox}:touched"
+OUTBOX_SETS = {"live": OUTBOX_LIVE, **{s: f"acs:{{outbox}}:{s}" for s in FINISHED}}
+
+
+def _us(at: datetime) -> int:
+    """Exact microseconds since the epoch (a float timestamp would round)."""
+    return (at - EPOCH) // ONE_US
+
+
+def _at(us: int) -> datetime:
+    return EPOCH + us * ONE_US
+
+
+def _wall_us() -> int:
+    """Wall time, for the age of index writes (due times follow the caller's clock)."""
+    return time.time_ns() // 1000
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# keys ------------------------------------------------------------------------------
+
+
+def _session_keys(sid: str) -> tuple[str, str, str, str]:
+    """The session hash and its outbox: order list, docs, delivery metadata."""
+    tag = f"acs:{{{sid}}}"
+    return f"{tag}:session", f"{tag}:ev", f"{tag}:ev:doc", f"{tag}:ev:meta"
+
+
+def _partition(scope: str) -> str:
+    return scope.split(PARTITION_SEPARATOR, 1)[0]
+
+
+def _idempotency_key(scope: str, kind: str = "idem") -> str:
+    return f"acs:{{{_partition(scope)}}}:{kind}:{scope}"
+
+
+def _held_key(holder: str) -> str:
+    return f"acs:{{{holder}}}:held"
+
+
+def _stock_key(product_id: str) -> str:
+    return f"acs:{{stock:{product_id}}}"
+
+
+def _token_key(token_id: str) -> str:
+    return f"acs:{{{token_id}}}:token"
+
+
+def _order_key(order_id: str) -> str:
+    return f"acs:order:{order_id}"
+
+
+# scripts ---------------------------------------------------------------------------
+
+
+class Script:
+    """A Lua script called by SHA (in pipelines too); `NOSCRIPT` reloads them all."""
+
+    registry: list[Script] = []
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        Script.registry.append(self)
+
+    def __call__(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return client.evalsha(self.sha, len(keys), *keys, *args)
+
+    @classmethod
+    def load_all(cls, client: redis.Redis) -> None:
+        for script in cls.registry:
+            client.script_load(script.source)
+
+
+COMMIT = Script("""
+-- KEYS: session, ev, ev:doc, ev:meta[, idempotency record]
+-- ARGV: expected version ('' = new), version, doc, open, exp, record, record PXAT ms,
+--       then (id, doc, meta) per event
+if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3], 'open', ARGV[4], 'exp', ARGV[5])
+if KEYS[5] then redis.call('SET', KEYS[5], ARGV[6], 'PXAT', ARGV[7]) end
+for i = 8, #ARGV, 3 do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 2])
+end
+return 1
+""")
+
+# The session's first undelivered event (a dead one does not hold back later
+# ones) and when it is ready: its retry time, or its lease while in flight.
+HEAD = """
+local function head(order, meta)
+  for _, id in ipairs(redis.call('LRANGE', order, 0, -1)) do
+    local state, ready, lease = string.match(redis.call('HGET', meta, id) or '',
+                                             '^(%S+) (%d+) (%d+)$')
+    if state and state ~= 'delivered' and state ~= 'dead' then
+      if state == 'in_flight' and tonumber(lease) > tonumber(ready) then
+        return id, ready, lease
+      end
+      return id, ready, ready
+    end
+  end
+end
+"""
+
+EVENT_CLAIM = Script(
+    HEAD
+    + """
+-- KEYS: ev, ev:doc, ev:meta; ARGV: now µs, lease until µs
+-- -> {} nothing undelivered | {ready} not yet due | {lease, id, doc} claimed
+local id, retry_at, ready = head(KEYS[1], KEYS[3])
+if not id then return {} end
+if tonumber(ready) > tonumber(ARGV[1]) then return {ready} end
+redis.call('HSET', KEYS[3], id, 'in_flight ' .. retry_at .. ' ' .. ARGV[2])
+return {ARGV[2], id, redis.call('HGET', KEYS[2], id)}
+"""
+)
+
+EVENT_SAVE = Script(
+    HEAD
+    + """
+-- KEYS: ev, ev:doc, ev:meta; ARGV: id, doc, meta -> {} | {ready of the new head}
+if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 1 then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+local id, _, ready = head(KEYS[1], KEYS[3])
+if not id then return {} end
+return {ready}
+"""
+)
+
+OUTBOX_INDEX = Script("""
+-- KEYS: all, live, delivered, dead, where, seq, due, touched
+-- ARGV: session id, state, wall µs, event ids...
+-- Registers the events and files them under `state` (pending and in_flight: live).
+local target = KEYS[2]
+if ARGV[2] == 'delivered' then target = KEYS[3] elseif ARGV[2] == 'dead' then target = KEYS[4] end
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local seq = redis.call('ZSCORE', KEYS[1], id)
+  if not seq then
+    seq = redis.call('INCR', KEYS[6])
+    redis.call('ZADD', KEYS[1], seq, id)
+    redis.call('HSET', KEYS[5], id, ARGV[1])
+  end
+  for k = 2, 4 do
+    if KEYS[k] == target then redis.call('ZADD', KEYS[k], seq, id)
+    else redis.call('ZREM', KEYS[k], id) end
+  end
+end
+if target == KEYS[2] then
+  redis.call('ZADD', KEYS[7], 'LT', 0, ARGV[1])
+  redis.call('HSET', KEYS[8], ARGV[1], ARGV[3])
+end
+return 1
+""")
+
+DUE_SETTLE = Script("""
+-- KEYS: due, touched; ARGV: session id, ready µs ('' = nothing undelivered),
+-- score read before, now µs, wall µs, grace µs (`touched` and the grace are wall time,
+-- due times are the caller's clock)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[3]) then return 0 end
+if ARGV[2] ~= '' then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) return 1 end
+local age = tonumber(ARGV[5]) - tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if age < tonumber(ARGV[6]) then
+  -- an event of a commit still in flight may be on its way: look again after the grace
+  local later = tonumber(ARGV[4]) + tonumber(ARGV[6]) - age
+  redis.call('ZADD', KEYS[1], string.format('%.0f', later), ARGV[1])
+  return 0
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+""")
+
+ZSET_CAS = Script("""
+-- KEYS: zset; ARGV: member, score read before, new score ('' = remove)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1])
+else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1
+""")
+
+HOLD = Script("""
+-- KEYS: product; ARGV: holder field, units wanted -> 1 when short (then nothing held)
+local on_hand = tonumber(redis.call('HGET', KEYS[1], 'on_hand') or '0')
+local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
+local mine = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local want = tonumber(ARGV[2])
+local short = 0
+if want > on_hand - reserved + mine then short = 1 want = 0 end
+if want ~= mine then
+  redis.call('HSET', KEYS[1], 'reserved', reserved - mine + want)
+  if want > 0 then redis.call('HSET', KEYS[1], ARGV[1], want)
+  else redis.call('HDEL', KEYS[1], ARGV[1]) end
+end
+return short
+""")
+
+UNHOLD = Script("""
+-- KEYS: product; ARGV: holder field, 1 to sell the units (consume) or 0 to release
+local mine = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if mine == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'reserved', -mine)
+if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[1], 'on_hand', -mine) end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return mine
+""")
+
+TOKEN_USE = Script("""
+-- KEYS: token; ARGV: session id -> '' (now used by it) or the session that used it
+if not redis.call('HGET', KEYS[1], 'doc') then return '' end
+local by = redis.call('HGET', KEYS[1], 'by') or ''
+if by ~= '' and by ~= ARGV[1] then return by end
+redis.call('HSET', KEYS[1], 'by', ARGV[1])
+return ''
+""")
+
+GCRA = Script("""
+-- KEYS: bucket; ARGV: now, interval, window (seconds, exact doubles) -> the TAT before
+-- (`domain/rate_limit.decide` does the same arithmetic to build the decision)
+local now = tonumber(ARGV[1])
+local stored = redis.call('GET', KEYS[1])
+local tat = now
+if stored and tonumber(stored) > now then tat = tonumber(stored) end
+local new_tat = tat + tonumber(ARGV[2])
+if new_tat - now <= tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[1], string.format('%.17g', new_tat),
+             'PX', math.ceil((new_tat - now) * 1000) + 1)
+end
+return stored or ''
+""")
+
+
+# the store -------------------------------------------------------------------------
+
+
+class RedisStore(Store):
+    durable = True
+
+    def __init__(self, url: str, *, timeout: float = 2.0, pool_size: int = 32) -> None:
+        self._timeout = timeout
+        self._pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=pool_size,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        self._redis = redis.Redis(connection_pool=self._pool)
+        self._limiter = trio.CapacityLimiter(pool_size)
+        self._grace_us = int(INTENT_GRACE_SECONDS * 1e6)
+
+    # running calls -------------------------------------------------------------------
+    async def _call(self, job: Callable[[Client], T]) -> T:
+        try:
+            return await self._offload(partial(self._attempt, job))
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis: {type(exc).__name__}") from None
+
+    async def _offload(self, work: Callable[[], T]) -> T:
+        """Run blocking work in a worker thread, abandoned at the timeout."""
+        with trio.move_on_after(self._timeout):
+            return await trio.to_thread.run_sync(
+                work, limiter=self._limiter, abandon_on_cancel=True
+            )
+        raise StoreUnavailable(f"Redis did not answer within {self._timeout:g}s")
+
+    def _attempt(self, job: Callable[[Client], T]) -> T:
+        """One job; an empty script cache (Redis restarted) is refilled and the job
+        run again, which is safe as a failed script wrote nothing and the plain
+        commands around scripts are idempotent."""
+        try:
+            return job(self._redis)
+        except NoScriptError:
+            Script.load_all(self._redis)
+            return job(self._redis)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._call(lambda r: r.ping()))
+        except StoreUnavailable:
+            return False
+
+    async def close(self) -> None:
+        self._pool.disconnect()
+
+    # sessions and orders -------------------------------------------------------------
+    async def load_session(self, session_id: str) -> Session | None:
+        return await self._call(partial(_load_session, session_id=session_id))
+
+    async def commit(self, commit: Commit) -> Session:
+        stored = replace(commit.session, version=(commit.expected_version or 0) + 1)
+        await self._call(partial(self._commit, commit=commit, stored=stored))
+        return stored
+
+    def _commit(self, r: Client, *, commit: Commit, stored: Session) -> None:
+        sid = stored.id
+        is_open = stored.status not in TERMINAL
+        intents = r.pipeline(transaction=False)
+        if is_open:
+            intents.zadd(EXPIRY, {sid: _us(stored.expires_at)}, lt=True)
+        if stored.order is not None:
+            intents.set(_order_key(stored.order.id), sid)
+        if commit.events:
+            _index_events(intents, sid, "pending", [e.id for e in commit.events])
+        intents.execute()
+
+        keys = list(_session_keys(sid))
+        record, apart = commit.idempotency, None
+        if record is not None and _partition(record.scope) == sid:
+            keys.append(_idempotency_key(record.scope))
+        else:
+            record, apart = None, record  # another slot: written once the commit is in
+        args: list[Any] = [
+            "" if commit.expected_version is None else commit.expected_version,
+            stored.version,
+            encode(stored),
+            int(is_open),
+            _us(stored.expires_at),
+            b"" if record is None else encode(record),
+            0 if record is None else _pxat(record.expires_at),
+        ]
+        for event in commit.events:
+            args += [event.id, encode(event), _meta(event)]
+        if not COMMIT(r, keys, args):
+            raise VersionConflict(sid)
+        if apart is not None:
+            _put_record(r, apart)
+
+    async def load_order(self, order_id: str) -> Order | None:
+        def job(r: Client) -> Order | None:
+            sid = r.get(_order_key(order_id))
+            session = None if sid is None else _load_session(r, _text(sid))
+            order = None if session is None else session.order
+            return order if order is not None and order.id == order_id else None
+
+        return await self._call(job)
+
+    # idempotency ---------------------------------------------------------------------
+    async def load_idempotency(self, scope: str) -> IdempotencyRecord | None:
+        raw = await self._call(lambda r: r.get(_idempotency_key(scope)))
+        record = None if raw is None else decode(IdempotencyRecord, raw)
+        return record if record is not None and record.expires_at > time.time() else None
+
+    async def put_idempotency(self, record: IdempotencyRecord) -> None:
+        await self._call(partial(_put_record, record=record))
+
+    async def claim_idempotency(self, scope: str, ttl_seconds: float) -> bool:
+        key, ttl = _idempotency_key(scope, "claim"), max(1, math.ceil(ttl_seconds * 1000))
+        return bool(await self._call(lambda r: r.set(key, 1, nx=True, px=ttl)))
+
+    async def release_idempotency(self, scope: str) -> None:
+        await self._call(lambda r: r.delete(_idempotency_key(scope, "claim")))
+
+    # inventory -----------------------------------------------------------------------
+    async def seed_stock(self, levels: Mapping[str, int]) -> None:
+        def job(r: Client) -> None:
+            pipe = r.pipeline(transaction=False)
+            for product_id, units in levels.items():
+                pipe.hsetnx(_stock_key(product_id), "on_hand", units)
+            pipe.execute()
+
+        await self._call(job)
+
+    async def hold(self, holder: str, wants: Mapping[str, int]) -> tuple[str, ...]:
+        return await self._call(partial(self._hold, holder=holder, wants=dict(wants)))
+
+    def _hold(self, r: Client, *, holder: str, wants: dict[str, int]) -> tuple[str, ...]:
+        held = _held_key(holder)
+        wanted = [p for p, units in wants.items() if units > 0]
+        intents = r.pipeline(transaction=False)
+        intents.smembers(held)
+        if wanted:  # before the holds: release and the orphan sweep must find them
+            intents.sadd(held, *wanted)
+            intents.zadd(HOLDS, {holder: time.time()})
+        products = sorted({_text(p) for p in intents.execute()[0]} | set(wants))
+        field = f"h:{holder}"
+        holds = r.pipeline(transaction=False)
+        for product_id in products:
+            HOLD(holds, [_stock_key(product_id)], [field, wants.get(product_id, 0)])
+        short = {p for p, s in zip(products, holds.execute(), strict=True) if s}
+        granted = [p for p in wanted if p not in short]
+        if not granted:
+            r.pipeline(transaction=False).delete(held).zrem(HOLDS, holder).execute()
+        elif len(granted) < len(products):
+            r.srem(held, *(p for p in products if p not in granted))
+        return tuple(sorted(short))
+
+    async def release(self, holder: str) -> None:
+        await self._call(partial(_unhold, holder=holder, sell=False))
+
+    async def consume(self, holder: str) -> None:
+        await self._call(partial(_unhold, holder=holder, sell=True))
+
+    async def stock(self, product_id: str) -> StockLevel:
+        on_hand, reserved = await self._call(
+            lambda r: r.hmget(_stock_key(product_id), ["on_hand", "reserved"])
+        )
+        return StockLevel(product_id, int(on_hand or 0), int(reserved or 0))
+
+    async def release_orphan_holds(self, older_than: datetime) -> int:
+        def job(r: Client) -> int:
+            holders = [_text(h) for h in r.zrangebyscore(HOLDS, "-inf", older_than.timestamp())]
+            pipe = r.pipeline(transaction=False)
+            for holder in holders:
+                pipe.hget(_session_keys(holder)[0], "open")
+            orphans = [
+                h
+                for h, is_open in zip(holders, pipe.execute(), strict=True)
+                if not is_open or is_open == b"0"
+            ]
+            for holder in orphans:
+                _unhold(r, holder=holder, sell=False)
+            return len(orphans)
+
+        return await self._call(job)
+
+    # sandbox vault -------------------------------------------------------------------
+    async def put_vault_token(
+        self, token: VaultToken, idempotency: IdempotencyRecord | None
+    ) -> None:
+        def job(r: Client) -> None:
+            r.hset(
+                _token_key(token.id), mapping={"doc": encode(token), "by": token.consumed_by or ""}
+            )
+            if idempotency is not None:  # after the token: a replay never names a missing one
+                _put_record(r, idempotency)
+
+        await self._call(job)
+
+    async def load_vault_token(self, token_id: str) -> VaultToken | None:
+        return await self._call(partial(_load_token, token_id=token_id))
+
+    async def consume_vault_token(self, token_id: str, use: TokenUse) -> Refusal | None:
+        def job(r: Client) -> Refusal | None:
+            token = _load_token(r, token_id=token_id)
+            reason = refusal(token, use)
+            if reason is not None or token is None:
+                return reason
+            # Only `consumed_by` ever changes: the script sets it unless another session did.
+            used_by = _text(TOKEN_USE(r, [_token_key(token_id)], [use.session_id]))
+            return refusal(replace(token, consumed_by=used_by), use) if used_by else None
+
+        return await self._call(job)
+
+    # request protection --------------------------------------------------------------
+    async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
+        args = [repr(now), repr(limit.interval), repr(limit.burst * limit.interval)]
+        before = await self._call(lambda r: GCRA(r, [f"acs:rl:{key}"], args))
+        tat = float(before) if before else None
+        return decide(limit, tat, now)[0]
+
+    async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
+        ttl = max(1, math.ceil(ttl_seconds * 1000))
+        return bool(await self._call(lambda r: r.set(f"acs:sig:{signature}", 1, nx=True, px=ttl)))
+
+    # expiry index --------------------------------------------------------------------
+    async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:
+        return await self._call(partial(self._due_sessions, now=_us(now), limit=limit))
+
+    def _due_sessions(self, r: Client, *, now: int, limit: int) -> list[str]:
+        due: list[str] = []
+        offset = 0
+        while len(due) < limit:
+            rows = r.zrangebyscore(EXPIRY, "-inf", now, start=offset, num=limit, withscores=True)
+            if not rows:
+                break
+            sids = [_text(sid) for sid, _ in rows]
+            pipe = r.pipeline(transaction=False)
+            for sid in sids:
+                pipe.hmget(_session_keys(sid)[0], ["v", "open", "exp"])
+            fixes = r.pipeline(transaction=False)
+            for sid, (_, score), (version, is_open, exp) in zip(
+                sids, rows, pipe.execute(), strict=True
+            ):
+                if version is None:  # no such session (yet): drop only an old intent
+                    if score < now - self._grace_us:
+                        ZSET_CAS(fixes, [EXPIRY], [sid, int(score), ""])
+                    else:
+                        offset += 1
+                elif is_open != b"1":
+                    ZSET_CAS(fixes, [EXPIRY], [sid, int(score), ""])
+                elif int(exp) <= now:
+                    due.append(sid)
+                    offset += 1
+                else:  # an earlier intent than the committed expiry
+                    ZSET_CAS(fixes, [EXPIRY], [sid, int(score), int(exp)])
+            fixes.execute()
+            if len(rows) < limit:
+                break
+        return due[:limit]
+
+    # outbox --------------------------------------------------------------------------
+    async def claim_due_events(
+        self, now: datetime, limit: int, lease_seconds: float
+    ) -> list[OutboxEvent]:
+        lease = now + timedelta(seconds=lease_seconds)
+        return await self._call(partial(self._claim, now=now, lease=lease, limit=limit))
+
+    def _claim(self, r: Client, *, now: datetime, lease: datetime, limit: int) -> list[OutboxEvent]:
+        claimed: list[OutboxEvent] = []
+        for _ in range(3):  # a few rounds: entries that were not due move out of the way
+            wanted = limit - len(claimed)
+            rows = r.zrangebyscore(OUTBOX_DUE, "-inf", _us(now), 0, wanted, withscores=True)
+            sids = [_text(sid) for sid, _ in rows]
+            pipe = r.pipeline(transaction=False)
+            for sid in sids:
+                EVENT_CLAIM(pipe, _session_keys(sid)[1:], [_us(now), _us(lease)])
+            settles = r.pipeline(transaction=False)
+            for sid, (_, score), result in zip(sids, rows, pipe.execute(), strict=True):
+                ready = _text(result[0]) if result else ""
+                if len(result) == 3:
+                    event = decode(OutboxEvent, result[2])
+                    claimed.append(replace(event, state="in_flight", lease_until=lease))
+                args = [sid, ready, int(score), _us(now), _wall_us(), self._grace_us]
+                DUE_SETTLE(settles, [OUTBOX_DUE, OUTBOX_TOUCHED], args)
+            settles.execute()
+            if len(claimed) == limit or len(rows) < wanted:
+                break
+        return claimed
+
+    async def save_event(self, event: OutboxEvent) -> None:
+        def job(r: Client) -> None:
+            sid, finished = event.session_id, event.state in FINISHED
+            if not finished:  # index first: a live event is always found
+                _index_events(r, sid, event.state, [event.id])
+            result = EVENT_SAVE(r, _session_keys(sid)[1:], [event.id, encode(event), _meta(event)])
+            after = r.pipeline(transaction=False)
+            if finished:
+                _index_events(after, sid, event.state, [event.id])
+            if result:  # the session's next event: due then (with nothing left, the
+                # entry stays until a claim finds the session empty and settles it)
+                after.zadd(OUTBOX_DUE, {sid: int(result[0])})
+            after.execute()
+
+        await self._call(job)
+
+    async def load_event(self, event_id: str) -> OutboxEvent | None:
+        return (await self._call(partial(_load_events, eids=[event_id])))[0][0]
+
+    async def list_events(self, state: str | None, limit: int = 100) -> list[OutboxEvent]:
+        if state is None:
+            index = OUTBOX_ALL
+        else:
+            index = OUTBOX_SETS.get(state if state in FINISHED else "live", OUTBOX_LIVE)
+        return await self._call(partial(self._scan, index=index, state=state, limit=limit))
+
+    async def outbox_counts(self) -> dict[str, int]:
+        def job(r: Client) -> dict[str, int]:
+            counts = {s: int(r.zcard(OUTBOX_SETS[s])) for s in FINISHED}
+            # Finished events still in the live index are not in those sets yet.
+            for event in self._scan(r, index=OUTBOX_LIVE, state=None, limit=None):
+                counts[event.state] = counts.get(event.state, 0) + 1
+            return {state: n for state, n in counts.items() if n}
+
+        return await self._call(job)
+
+    def _scan(
+        self, r: Client, *, index: str, state: str | None, limit: int | None
+    ) -> list[OutboxEvent]:
+        """The events of an index in `state` (any: None), oldest first. Entries of the
+        live index are checked on the way: finished events are filed where they belong
+        and old intents without an event dropped, once the paging is done."""
+        found: list[OutboxEvent] = []
+        fixes = r.pipeline(transaction=False)
+        offset = 0
+        while limit is None or len(found) < limit:
+            eids = [_text(e) for e in r.zrange(index, offset, offset + PAGE - 1)]
+            if not eids:
+                break
+            offset += len(eids)
+            loaded = _load_events(r, eids=eids)
+            if index == OUTBOX_LIVE:
+                self._repair(fixes, eids, loaded)
+            found += [e for e, _ in loaded if e is not None and state in (None, e.state)]
+        fixes.execute()
+        return found[:limit]
+
+    def _repair(
+        self, fixes: Client, eids: list[str], loaded: list[tuple[OutboxEvent | None, float]]
+    ) -> None:
+        stale = _wall_us() - self._grace_us
+        for eid, (event, touched) in zip(eids, loaded, strict=True):
+            if event is not None and event.state in FINISHED:
+                _index_events(fixes, event.session_id, event.state, [eid])
+            elif event is None and touched < stale:
+                fixes.hdel(OUTBOX_WHERE, eid)
+                for key in (OUTBOX_ALL, *OUTBOX_SETS.values()):
+                    fixes.zrem(key, eid)
+
+
+# jobs shared by several operations -------------------------------------------------
+
+
+def _load_session(r: Client, session_id: str) -> Session | None:
+    doc = r.hget(_session_keys(session_id)[0], "doc")
+    return None if doc is None else decode(Session, doc)
+
+
+def _load_token(r: Client, token_id: str) -> VaultToken | None:
+    doc, by = r.hmget(_token_key(token_id), ["doc", "by"])
+    if doc is None:
+        return None
+    return replace(decode(VaultToken, doc), consumed_by=_text(by) if by else None)
+
+
+def _pxat(expires_at: float) -> int:
+    return math.ceil(expires_at * 1000)
+
+
+def _put_record(r: Any, record: IdempotencyRecord) -> None:
+    r.set(_idempotency_key(record.scope), encode(record), pxat=_pxat(record.expires_at))
+
+
+def _unhold(r: Client, holder: str, sell: bool) -> None:
+    """Release (or sell) every unit the holder holds, then forget the holder."""
+    held = _held_key(holder)
+    products = [_text(p) for p in r.smembers(held)]
+    if products:
+        pipe = r.pipeline(transaction=False)
+        for product_id in products:
+            UNHOLD(pipe, [_stock_key(product_id)], [f"h:{holder}", int(sell)])
+        pipe.execute()
+    r.pipeline(transaction=False).delete(held).zrem(HOLDS, holder).execute()
+
+
+def _meta(event: OutboxEvent) -> str:
+    """What the outbox scripts read: state, when due, lease end (µs, 0 = none)."""
+    ready = _us(event.next_attempt_at) if event.next_attempt_at else 0
+    lease = _us(event.lease_until) if event.lease_until else 0
+    return f"{event.state} {ready} {lease}"
+
+
+def _index_events(r: Any, sid: str, state: str, eids: list[str]) -> None:
+    keys = [OUTBOX_ALL, *OUTBOX_SETS.values(), OUTBOX_WHERE, OUTBOX_SEQ, OUTBOX_DUE, OUTBOX_TOUCHED]
+    OUTBOX_INDEX(r, keys, [sid, state, _wall_us(), *eids])
+
+
+def _load_events(r: Client, eids: list[str]) -> list[tuple[OutboxEvent | None, float]]:
+    """Each event with its delivery state, and its session's last index write (µs)."""
+    sids = [None if s is None else _text(s) for s in r.hmget(OUTBOX_WHERE, eids)]
+    pipe = r.pipeline(transaction=False)
+    for eid, sid in zip(eids, sids, strict=True):
+        _, _, docs, metas = _session_keys(sid or "")
+        pipe.hget(docs, eid).hget(metas, eid).hget(OUTBOX_TOUCHED, sid or "")
+    replies = pipe.execute()
+    loaded: list[tuple[OutboxEvent | None, float]] = []
+    for i in range(len(eids)):
+        doc, meta, touched = replies[3 * i : 3 * i + 3]
+        event = None
+        if doc is not None and meta is not None:
+            state, _, lease = _text(meta).split()
+            lease_until = _at(int(lease)) if int(lease) else None
+            event = replace(decode(OutboxEvent, doc), state=state, lease_until=lease_until)
+        loaded.append((event, float(touched or 0)))
+    return loaded

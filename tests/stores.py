@@ -1,0 +1,76 @@
+"""The stores the behaviour suites run against: a fresh memory store, or a Redis
+store on the test server (flushed before each test)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import trio
+import trio.lowlevel
+import trio.testing
+
+from agentic_commerce.store.base import Store, StoreUnavailable
+from agentic_commerce.store.memory import MemoryStore
+from agentic_commerce.store.redis_store import RedisStore
+
+STORE_KINDS = ("memory", "redis")
+REDIS_TIMEOUT = 5.0  # generous: a loaded test machine must not turn into 503s
+
+
+class LocalRedisStore(RedisStore):
+    """The Redis store as tests drive it. Outside trio (the synchronous contract
+    tests) and under a `MockClock`, each call runs inline: it never suspends, and
+    virtual time cannot jump while Redis answers (a thread would leave trio idle,
+    and the autojump clock would fire every timer). Otherwise: worker threads."""
+
+    async def _offload(self, work: Any) -> Any:
+        try:
+            clock = trio.lowlevel.current_clock()
+        except RuntimeError:
+            return work()
+        if isinstance(clock, trio.testing.MockClock):
+            return work()
+        return await super()._offload(work)
+
+
+class StoreOutage:
+    """A store mixin: the operations named in `down` raise `StoreUnavailable`."""
+
+    down: frozenset[str] = frozenset()
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in object.__getattribute__(self, "down"):
+
+            async def unavailable(*args: Any, **kwargs: Any) -> Any:
+                raise StoreUnavailable(f"{name}: the test says the store is down")
+
+            return unavailable
+        return object.__getattribute__(self, name)
+
+
+class StoreFactory:
+    """Makes fresh, empty stores of one kind (a Redis database is flushed for each),
+    optionally with test mixins (e.g. a gate) in front."""
+
+    def __init__(self, kind: str, redis_url: str | None = None) -> None:
+        self.kind = kind
+        self.redis_url = redis_url
+        self._made: list[Store] = []
+
+    def __call__(self, *mixins: type) -> Any:
+        if self.redis_url is not None:
+            with redis.Redis.from_url(self.redis_url) as client:
+                client.flushdb()
+        base: type[Store] = MemoryStore if self.kind == "memory" else LocalRedisStore
+        cls = type(f"{''.join(m.__name__ for m in mixins)}{base.__name__}", (*mixins, base), {})
+        args: tuple[Any, ...] = () if self.redis_url is None else (self.redis_url,)
+        kwargs = {} if self.redis_url is None else {"timeout": REDIS_TIMEOUT, "pool_size": 8}
+        store = cls(*args, **kwargs)
+        self._made.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self._made:
+            if isinstance(store, RedisStore):
+                trio.run(store.close)
