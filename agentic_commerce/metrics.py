@@ -26,7 +26,16 @@ from prometheus_client import (
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 SESSION_EVENTS = ("created", "updated", "completed", "canceled", "expired")
-ACTOR_KINDS = ("session", "inventory", "payment", "webhooks", "expiry", "metrics", "supervisor")
+ACTOR_KINDS = (
+    "session",
+    "inventory",
+    "payment",
+    "webhooks",
+    "expiry",
+    "metrics",
+    "ownership",
+    "supervisor",
+)
 IDEMPOTENCY_RESULTS = ("stored", "replayed", "conflict", "in_flight")
 AUTH_REASONS = (
     "missing_api_key",

@@ -9,9 +9,11 @@ only fault that ends the process with a non-zero status.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import signal
 import sys
+import warnings
 from functools import partial
 
 import orjson
@@ -28,6 +30,7 @@ from agentic_commerce.http.app import create_app
 from agentic_commerce.store.base import Store
 from agentic_commerce.store.memory import MemoryStore
 from agentic_commerce.store.redis_store import RedisStore
+from agentic_commerce.workers import run_workers
 
 log = structlog.get_logger("agentic_commerce")
 
@@ -53,6 +56,10 @@ def build_store(settings: Settings) -> Store:
 def hypercorn_config(settings: Settings) -> HypercornConfig:
     config = HypercornConfig()
     config.bind = [f"{settings.host}:{settings.port}"]
+    if settings.internal_port:  # forwarded calls from other instances
+        config.bind.append(f"{settings.host}:{settings.internal_port}")
+    config.workers = settings.workers  # > 1: SO_REUSEPORT, so the workers share the port
+    warnings.filterwarnings("ignore", "The config `workers` has no affect", Warning)
     config.accesslog = None
     config.errorlog = None
     config.graceful_timeout = settings.shutdown_timeout_seconds
@@ -105,17 +112,45 @@ async def run_server(settings: Settings) -> None:
         # Serving stopped: new connections refused, in-flight requests answered
         # (bounded by SHUTDOWN_TIMEOUT_SECONDS); every answered change is committed.
         actors.cancel_scope.cancel()
+    await app.extensions["acs_gateway"].close()
     await system.close()
     await store.close()
     log.info("server_stopped")
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="agentic-commerce-server",
+        description="The merchant side of the Agentic Commerce Protocol (settings: environment).",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes on one port (needs REDIS_URL)"
+    )
+    parser.add_argument(
+        "--internal-port-base",
+        type=int,
+        default=9100,
+        help="worker i takes forwarded calls on this port + i (loopback)",
+    )
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         settings = Settings.from_env()
         if settings.production and (problems := settings.production_problems()):
             raise SettingsError("APP_ENV=production refuses to start: " + "; ".join(problems))
+        if args.workers > 1:
+            if not settings.redis_url:
+                raise SettingsError("--workers above 1 needs REDIS_URL (workers share Redis)")
+            return run_workers(args.workers, args.internal_port_base)
         configure_logging(settings.log_level, settings.log_format)
+        if settings.redis_url and not settings.instance_url:
+            log.warning(
+                "single_instance",
+                detail="REDIS_URL without INSTANCE_URL: run one instance, or set INSTANCE_URL",
+            )
         trio.run(run_server, settings)
     except (SettingsError, CatalogError, OSError) as exc:
         print(f"agentic-commerce-server: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ import structlog
 import trio
 
 from agentic_commerce.actors.clock import SystemClock
+from agentic_commerce.actors.ownership import Ownership
 from agentic_commerce.actors.registry import ActorRegistry
 from agentic_commerce.actors.runtime import ActorError
 from agentic_commerce.actors.session import Expire
@@ -15,11 +16,19 @@ from agentic_commerce.store.base import Store, StoreUnavailable
 log = structlog.get_logger("agentic_commerce.expiry")
 
 
-async def sweep_once(store: Store, registry: ActorRegistry, clock: SystemClock) -> int:
-    """Wake every due session's actor (activation expires it); returns how many."""
+async def sweep_once(
+    store: Store, registry: ActorRegistry, clock: SystemClock, ownership: Ownership
+) -> int:
+    """Wake every due session's actor (activation expires it); returns how many.
+
+    Sessions whose actor runs on another instance are left to that actor's own
+    timer; the sweep itself runs on one instance at a time (a lock in the store).
+    """
     due = await store.due_sessions(clock.now())
     woken = 0
     for session_id in due:
+        if await ownership.locate(session_id) is not None:
+            continue
         try:
             registry.ref(session_id).tell(Expire())
             woken += 1
@@ -29,12 +38,17 @@ async def sweep_once(store: Store, registry: ActorRegistry, clock: SystemClock) 
 
 
 async def run_sweeper(
-    store: Store, registry: ActorRegistry, clock: SystemClock, interval: float
+    store: Store,
+    registry: ActorRegistry,
+    clock: SystemClock,
+    ownership: Ownership,
+    interval: float,
 ) -> None:
     await registry.wait_ready()
     while True:
         try:
-            await sweep_once(store, registry, clock)
+            if await ownership.may_sweep(2 * interval):
+                await sweep_once(store, registry, clock, ownership)
         except StoreUnavailable:  # try again next round; crashing would spend restart intensity
             log.warning("expiry_sweep_deferred", reason="store unavailable")
         await trio.sleep(interval)

@@ -22,6 +22,7 @@ from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.expiry import run_sweeper
 from agentic_commerce.actors.inventory import InventoryActor
+from agentic_commerce.actors.ownership import Ownership
 from agentic_commerce.actors.payment import PaymentActor
 from agentic_commerce.actors.registry import ActorRegistry
 from agentic_commerce.actors.runtime import (
@@ -195,8 +196,18 @@ class ActorSystem:
             on_restart=on_restart,
         )
 
+        clustered = settings.redis_url is not None and settings.instance_url is not None
+        self.ownership = Ownership(
+            store,
+            self.sessions,
+            settings.instance_url if clustered else None,
+            settings.lease_ttl_seconds,
+        )
+
         async def sweeper() -> None:
-            await run_sweeper(store, self.sessions, self.clock, settings.expiry_sweep_seconds)
+            await run_sweeper(
+                store, self.sessions, self.clock, self.ownership, settings.expiry_sweep_seconds
+            )
 
         self._slot("inventory", lambda: InventoryActor(store), inventory_box)
         self._slot(
@@ -211,6 +222,9 @@ class ActorSystem:
             )
         services = [slot.spec() for slot in self.slots.values()]
         services.append(ChildSpec("expiry_sweeper", sweeper, Restart.PERMANENT, "expiry"))
+        services.append(
+            ChildSpec("lease_keeper", self.ownership.keep, Restart.PERMANENT, "ownership")
+        )
         services.append(
             ChildSpec("metrics_sampler", partial(run_sampler, self), Restart.PERMANENT, "metrics")
         )

@@ -21,17 +21,15 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Quart, Response, request
 
-from agentic_commerce.actors.runtime import ActorError
-from agentic_commerce.actors.session import RefundOrder, SessionView, SetOrderStatus
+from agentic_commerce.actors.session import SessionView
 from agentic_commerce.actors.system import ActorInfo, ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.domain.model import Shipment
 from agentic_commerce.http.codecs.base import Storefront, parse, timestamp
 from agentic_commerce.http.codecs.orders import order_2026
 from agentic_commerce.http.codecs.v2026_04_17 import Codec2026
 from agentic_commerce.http.context import read_body
-from agentic_commerce.http.errors import from_actor_error
-from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.gateway import Call, SessionGateway, render_reply
+from agentic_commerce.http.responses import JSON_TYPE, json_response
 from agentic_commerce.store.base import OutboxEvent
 
 log = structlog.get_logger("agentic_commerce.admin")
@@ -160,10 +158,13 @@ def actor_state(system: ActorSystem, codec: Codec2026, actor_id: str) -> dict[st
 
 
 def register_admin(
-    app: Quart, system: ActorSystem, guard: AdminGuard, storefront: Storefront
+    app: Quart,
+    system: ActorSystem,
+    guard: AdminGuard,
+    storefront: Storefront,
+    gateway: SessionGateway,
 ) -> None:
     store = system.store
-    timeout = system.settings.ask_timeout_seconds
     codec = Codec2026(storefront)
 
     @app.before_request
@@ -177,21 +178,13 @@ def register_admin(
             raise RequestRejected("not_found", "Order not found.", None, status=404)
         return order.checkout_session_id
 
-    async def ask(session_id: str, message: Any) -> SessionView:
-        try:
-            reply = await system.sessions.ref(session_id).ask(message, timeout)
-        except ActorError as exc:
-            raise from_actor_error(exc) from None
-        if isinstance(reply, RequestRejected):
-            raise reply
-        assert isinstance(reply, SessionView) and reply.session.order is not None
-        return reply
-
-    def order_response(view: SessionView) -> Response:
-        assert view.session.order is not None
-        body = order_2026(view.session.order)
-        body["api_version"] = view.session.api_version
-        return json_response(body)
+    async def change(order_id: str, kind: str, params: dict[str, Any]) -> Response:
+        """An order change, by the actor of the order's session wherever it runs."""
+        session_id = await order_session(order_id)
+        call = Call(kind, codec.version, "", params=params)
+        reply = await gateway.call(session_id, call, codec, None)
+        body = reply if isinstance(reply, bytes) else render_reply(call, codec, reply)
+        return Response(body, 200, content_type=JSON_TYPE)
 
     @app.get("/admin/orders/<order_id>")
     async def get_order(order_id: str) -> Response:
@@ -202,18 +195,17 @@ def register_admin(
 
     @app.post("/admin/orders/<order_id>")
     async def change_order(order_id: str) -> Response:
-        change = parse(StatusChange, await read_body())
-        details = (change.carrier, change.tracking_number, change.tracking_url)
-        shipment = Shipment(*details) if any(details) else None
-        session_id = await order_session(order_id)
-        return order_response(await ask(session_id, SetOrderStatus(change.status, shipment)))
+        status = parse(StatusChange, await read_body())
+        shipment = status.model_dump(include={"carrier", "tracking_number", "tracking_url"})
+        shipment = {k: v for k, v in shipment.items() if v is not None}
+        params = {"status": status.status, "shipment": shipment or None}
+        return await change(order_id, "order_status", params)
 
     @app.post("/admin/orders/<order_id>/refunds")
     async def refund_order(order_id: str) -> Response:
         refund = parse(RefundRequest, await read_body())
-        session_id = await order_session(order_id)
-        message = RefundOrder(refund.amount, refund.type, refund.reason)
-        return order_response(await ask(session_id, message))
+        params = {"amount": refund.amount, "kind": refund.type, "reason": refund.reason}
+        return await change(order_id, "refund", params)
 
     @app.get("/admin/webhooks")
     async def list_webhooks() -> Response:

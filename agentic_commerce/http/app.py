@@ -29,6 +29,7 @@ from agentic_commerce.http.codecs.base import Storefront
 from agentic_commerce.http.context import Gate, rate_limit_headers
 from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
 from agentic_commerce.http.errors import error_response
+from agentic_commerce.http.gateway import SessionGateway, register_internal
 from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.service_routes import register_service_routes
 from agentic_commerce.http.signatures import Signatures
@@ -185,10 +186,13 @@ def create_app(system: ActorSystem) -> QuartTrio:
         )
         return error_response(refused, g.get("codec", versions.newest), versions)
 
+    gateway = SessionGateway(system, system.ownership, versions, settings.internal_secret)
+    app.extensions["acs_gateway"] = gateway
     register_service_routes(app, system, storefront)
-    register_checkout(app, system, gate)
+    register_checkout(app, system, gate, gateway)
+    register_internal(app, gateway)
     admin_guard = AdminGuard(settings.admin_api_key)
-    register_admin(app, system, admin_guard, storefront)
+    register_admin(app, system, admin_guard, storefront, gateway)
     register_admin_ui(app, system, admin_guard)
     if settings.vault_enabled:
         vault = Vault(system.store, settings, system.clock, vault_secret(settings))

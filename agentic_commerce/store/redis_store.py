@@ -153,6 +153,15 @@ def _held_key(holder: str) -> str:
     return f"acs:{{{holder}}}:held"
 
 
+def _lease_key(session_id: str) -> str:
+    """Beside the session's state, on its slot."""
+    return f"acs:{{{session_id}}}:lease"
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
 def _stock_key(product_id: str) -> str:
     return f"acs:{{stock:{product_id}}}"
 
@@ -335,6 +344,23 @@ redis.call('HSET', KEYS[1], 'by', ARGV[1])
 return ''
 """)
 
+LEASE_ACQUIRE = Script("""
+-- KEYS: lease. ARGV: instance, ttl ms. Returns '' when the caller holds it, else the holder.
+local holder = redis.call('GET', KEYS[1])
+if not holder or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ''
+end
+return holder
+""")
+LEASE_CAS = Script("""
+-- KEYS: lease. ARGV: expected holder ('' = none), new holder ('' = delete), ttl ms.
+local holder = redis.call('GET', KEYS[1]) or ''
+if holder ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1
+""")
 GCRA = Script("""
 -- KEYS: bucket; ARGV: now, interval, window (seconds, exact doubles) -> the TAT before
 -- (`domain/rate_limit.decide` does the same arithmetic to build the decision)
@@ -573,6 +599,48 @@ class RedisStore(Store):
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         ttl = max(1, math.ceil(ttl_seconds * 1000))
         return bool(await self._call(lambda r: r.set(f"acs:sig:{signature}", 1, nx=True, px=ttl)))
+
+    # several instances ---------------------------------------------------------------
+    async def acquire_lease(self, session_id: str, instance_id: str, ttl: float) -> str | None:
+        args = [instance_id, _ms(ttl)]
+        holder = await self._call(lambda r: LEASE_ACQUIRE(r, [_lease_key(session_id)], args))
+        text = holder.decode() if isinstance(holder, bytes) else str(holder)
+        return text or None
+
+    async def take_over_lease(
+        self, session_id: str, instance_id: str, previous: str, ttl: float
+    ) -> bool:
+        args = [previous, instance_id, _ms(ttl)]
+        return bool(await self._call(lambda r: LEASE_CAS(r, [_lease_key(session_id)], args)))
+
+    async def renew_leases(
+        self, instance_id: str, session_ids: Sequence[str], ttl: float
+    ) -> list[str]:
+        def job(r: Client) -> list[str]:
+            pipe = r.pipeline(transaction=False)
+            for session_id in session_ids:
+                LEASE_CAS(pipe, [_lease_key(session_id)], [instance_id, instance_id, _ms(ttl)])
+            kept = pipe.execute()
+            return [sid for sid, ok in zip(session_ids, kept, strict=True) if not ok]
+
+        return await self._call(job) if session_ids else []
+
+    async def release_lease(self, session_id: str, instance_id: str) -> None:
+        args = [instance_id, "", "0"]
+        await self._call(lambda r: LEASE_CAS(r, [_lease_key(session_id)], args))
+
+    async def register_instance(self, instance_id: str, url: str, ttl: float) -> None:
+        key = f"acs:instance:{instance_id}"
+        await self._call(lambda r: r.set(key, url, px=_ms(ttl)))
+
+    async def instance_url(self, instance_id: str) -> str | None:
+        raw = await self._call(lambda r: r.get(f"acs:instance:{instance_id}"))
+        return None if raw is None else bytes(raw).decode()
+
+    async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        args = [owner, _ms(ttl)]
+        holder = await self._call(lambda r: LEASE_ACQUIRE(r, [f"acs:lock:{name}"], args))
+        return not holder
 
     # expiry index --------------------------------------------------------------------
     async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:

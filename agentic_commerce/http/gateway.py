@@ -1,0 +1,323 @@
+"""The way to a session's actor, wherever it runs.
+
+Any instance accepts any request. When another instance runs the session's
+actor, the request is forwarded to it over an internal call signed with
+`INTERNAL_SECRET`; the owner parses, asks its actor and renders, exactly as if
+the request had reached it first, and records the idempotent answer in its
+commit. When the owner does not answer, this instance waits for the owner's
+lease to lapse and takes the session over: a client sees a slower answer,
+never a 5xx caused by a dead owner.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+from quart import Quart, Response, request
+
+from agentic_commerce.actors.ownership import Ownership
+from agentic_commerce.actors.runtime import ActorError
+from agentic_commerce.actors.session import (
+    Cancel,
+    Complete,
+    Create,
+    Get,
+    RefundOrder,
+    SessionView,
+    SetOrderStatus,
+    Update,
+)
+from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.model import Shipment
+from agentic_commerce.http.codecs.base import Codec
+from agentic_commerce.http.codecs.orders import order_2026
+from agentic_commerce.http.errors import from_actor_error
+from agentic_commerce.http.responses import JSON_TYPE
+from agentic_commerce.http.versions import Versions
+from agentic_commerce.store.base import Answer
+
+log = structlog.get_logger("agentic_commerce.gateway")
+INTERNAL_PATH = "/internal/sessions/<session_id>"
+SIGNATURE_TOLERANCE_SECONDS = 60
+CONNECT_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request for a session's actor, in a form that can cross instances."""
+
+    kind: str  # create | get | update | complete | cancel | order_status | refund
+    version: str
+    merchant_id: str
+    raw: bytes = b""
+    params: dict[str, Any] | None = None  # admin calls
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSpec:
+    """An idempotent answer to record, without its render function (rebuilt remotely)."""
+
+    scope: str
+    fingerprint: str
+    status: int
+    expires_at: float
+
+
+def build_message(call: Call, codec: Codec, answer: Answer | None) -> Any:
+    match call.kind:
+        case "create":
+            return Create(codec.parse_create(call.raw), call.merchant_id, codec.version, answer)
+        case "get":
+            return Get(call.merchant_id)
+        case "update":
+            return Update(codec.parse_update(call.raw), call.merchant_id, answer)
+        case "complete":
+            return Complete(codec.parse_complete(call.raw), call.merchant_id, answer)
+        case "cancel":
+            return Cancel(codec.parse_cancel(call.raw), call.merchant_id, answer)
+        case "order_status":
+            assert call.params is not None
+            shipment = call.params.get("shipment")
+            return SetOrderStatus(call.params["status"], Shipment(**shipment) if shipment else None)
+        case "refund":
+            assert call.params is not None
+            return RefundOrder(call.params["amount"], call.params["kind"], call.params["reason"])
+    raise ValueError(f"unknown call kind {call.kind}")
+
+
+def _sign(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def refusal_from(status: int, body: bytes) -> RequestRejected:
+    """A refusal the owner rendered, raised again here (same status and fields)."""
+    error = orjson.loads(body)
+    return RequestRejected(
+        error.get("code", "error"),
+        error.get("message", ""),
+        error.get("param"),
+        status=status,
+        type=error.get("type", "processing_error"),
+    )
+
+
+class SessionGateway:
+    def __init__(
+        self,
+        system: ActorSystem,
+        ownership: Ownership,
+        versions: Versions,
+        secret: str | None,
+    ) -> None:
+        self.system = system
+        self.ownership = ownership
+        self.versions = versions
+        self.secret = secret
+        self.timeout = system.settings.ask_timeout_seconds
+        self._client: httpx.AsyncClient | None = None
+
+    # local ---------------------------------------------------------------------
+    async def ask_local(self, session_id: str, message: Any) -> SessionView:
+        try:
+            reply = await self.system.sessions.ref(session_id).ask(message, self.timeout)
+        except ActorError as exc:
+            raise from_actor_error(exc) from None
+        if isinstance(reply, RequestRejected):
+            raise reply
+        assert isinstance(reply, SessionView)
+        return reply
+
+    # anywhere ------------------------------------------------------------------
+    async def call(
+        self, session_id: str, call: Call, codec: Codec, answer: Answer | None
+    ) -> SessionView | bytes:
+        """The actor's reply: a view when it runs here, the rendered body when the
+        owner answered (its idempotent answer is then already recorded)."""
+        for _ in range(3):
+            url = await self.ownership.locate(session_id)
+            if url is None:
+                return await self.ask_local(session_id, build_message(call, codec, answer))
+            try:
+                body = await self._forward(url, session_id, call, answer)
+            except OwnerMoved:
+                continue
+            except OwnerSilent:
+                if not await self.ownership.take_over(session_id):
+                    raise RequestRejected(
+                        "owner_unavailable",
+                        "The session is busy elsewhere; retry shortly.",
+                        None,
+                        status=503,
+                        type="service_unavailable",
+                        retry_after=1,
+                    ) from None
+                replayed = await self._recorded(answer)
+                if replayed is not None:
+                    return replayed
+                return await self.ask_local(session_id, build_message(call, codec, answer))
+            if answer is not None:
+                answer.body = body
+            return body
+        raise RequestRejected(
+            "owner_moving",
+            "The session is moving between instances; retry shortly.",
+            None,
+            status=503,
+            type="service_unavailable",
+            retry_after=1,
+        )
+
+    async def _recorded(self, answer: Answer | None) -> bytes | None:
+        """The answer the silent owner may have committed before it went quiet."""
+        if answer is None:
+            return None
+        stored = await self.system.store.load_idempotency(answer.scope)
+        if stored is None or stored.fingerprint != answer.fingerprint:
+            return None
+        if stored.status >= 400:
+            raise refusal_from(stored.status, stored.body)
+        answer.body = stored.body
+        return stored.body
+
+    async def _forward(self, url: str, session_id: str, call: Call, answer: Answer | None) -> bytes:
+        if self.secret is None:
+            raise OwnerSilent()
+        spec = None
+        if answer is not None:
+            spec = AnswerSpec(answer.scope, answer.fingerprint, answer.status, answer.expires_at)
+        payload = orjson.dumps(
+            {
+                "kind": call.kind,
+                "version": call.version,
+                "merchant_id": call.merchant_id,
+                "raw": base64.b64encode(call.raw).decode(),
+                "params": call.params,
+                "answer": None if spec is None else _spec_json(spec),
+            }
+        )
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": JSON_TYPE,
+            "X-ACS-Timestamp": timestamp,
+            "X-ACS-Signature": _sign(self.secret, timestamp, payload),
+        }
+        client = self._http()
+        try:
+            response = await client.post(
+                f"{url}/internal/sessions/{session_id}", content=payload, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            log.warning("owner_silent", session_id=session_id, error=type(exc).__name__)
+            raise OwnerSilent() from None
+        if response.headers.get("X-ACS-Not-Owner"):
+            raise OwnerMoved()
+        if not response.headers.get("X-ACS-Handled"):
+            raise OwnerSilent()
+        if response.status_code >= 400:
+            raise refusal_from(response.status_code, response.content)
+        return response.content
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            timeout = httpx.Timeout(self.timeout + 5, connect=CONNECT_TIMEOUT_SECONDS)
+            self._client = httpx.AsyncClient(timeout=timeout)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _spec_json(spec: AnswerSpec) -> dict[str, Any]:
+    return {
+        "scope": spec.scope,
+        "fingerprint": spec.fingerprint,
+        "status": spec.status,
+        "expires_at": spec.expires_at,
+    }
+
+
+class OwnerSilent(Exception):
+    """The owner did not answer (connection refused, timeout)."""
+
+
+class OwnerMoved(Exception):
+    """The instance asked is no longer the owner: locate again."""
+
+
+ADMIN_KINDS = frozenset({"order_status", "refund"})
+
+
+def render_reply(call: Call, codec: Codec, view: SessionView) -> bytes:
+    """What a call answers: the session in the caller's version, or for the
+    operators' order calls the order (2026-04-17 shape)."""
+    if call.kind in ADMIN_KINDS:
+        assert view.session.order is not None
+        body = order_2026(view.session.order)
+        body["api_version"] = view.session.api_version
+        return orjson.dumps(body)
+    return orjson.dumps(codec.render_session(view))
+
+
+def register_internal(app: Quart, gateway: SessionGateway) -> None:
+    """The owner's side of a forwarded call."""
+
+    @app.post(INTERNAL_PATH)
+    async def internal_call(session_id: str) -> Response:
+        payload = await request.get_data(as_text=False)
+        assert isinstance(payload, bytes)
+        timestamp = request.headers.get("X-ACS-Timestamp", "0")
+        signature = request.headers.get("X-ACS-Signature", "")
+        fresh = abs(time.time() - float(timestamp or 0)) <= SIGNATURE_TOLERANCE_SECONDS
+        secret = gateway.secret
+        if (
+            secret is None
+            or not fresh
+            or not hmac.compare_digest(signature, _sign(secret, timestamp, payload))
+        ):
+            return Response(b'{"error":"forbidden"}', 403, content_type=JSON_TYPE)
+        data = orjson.loads(payload)
+        if await gateway.ownership.locate(session_id) is not None:
+            return Response(b"{}", 409, headers={"X-ACS-Not-Owner": "1"}, content_type=JSON_TYPE)
+        call = Call(
+            data["kind"],
+            data["version"],
+            data["merchant_id"],
+            base64.b64decode(data["raw"]),
+            data.get("params"),
+        )
+        codec = gateway.versions.by_version[call.version]
+        answer = None
+        if data.get("answer"):
+            spec = data["answer"]
+            answer = Answer(
+                spec["scope"],
+                spec["fingerprint"],
+                spec["status"],
+                spec["expires_at"],
+                lambda view: orjson.dumps(codec.render_session(view)),
+            )
+        handled = {"X-ACS-Handled": "1"}
+        try:
+            view = await gateway.ask_local(session_id, build_message(call, codec, answer))
+        except RequestRejected as refused:
+            return Response(
+                orjson.dumps(codec.render_error(refused)),
+                refused.status,
+                headers=handled,
+                content_type=JSON_TYPE,
+            )
+        if answer is not None and answer.body is not None:
+            body = answer.body
+        else:
+            body = render_reply(call, codec, view)
+        return Response(body, 200, headers=handled, content_type=JSON_TYPE)
