@@ -9,14 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-MAX_STRING = 4096  # any string field; the spec's own limits are tighter where it has them
-MAX_QUANTITY = 10000
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, str_max_length=MAX_STRING)
+from agentic_commerce.http.codecs.strictness import MAX_QUANTITY, Strict
 
 
 class Address(Strict):
