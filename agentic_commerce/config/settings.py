@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEMO_API_KEY = "api_key_demo_123"
+MIN_SECRET_LENGTH = 24
 DEMO_MERCHANT = "merchant_demo"
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -183,8 +184,9 @@ class Settings:
             problems.append("simulated payments are on: set SIMULATED_PAYMENTS=false")
         if self.vault_enabled and not self.vault_secret:
             problems.append("the vault is enabled without VAULT_SECRET")
-        if self.redis_url and self.instance_url and not self.internal_secret:
-            problems.append("INSTANCE_URL is set without INTERNAL_SECRET")
+        short_secret = len(self.internal_secret or "") < MIN_SECRET_LENGTH
+        if self.redis_url and self.instance_url and short_secret:
+            problems.append(f"INTERNAL_SECRET must be set, at least {MIN_SECRET_LENGTH} characters")
         if self.webhook_url and not self.webhook_secret:
             problems.append("WEBHOOK_URL is set without WEBHOOK_SECRET")
         return problems
