@@ -21,6 +21,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from prometheus_client import multiprocess
+
 RESTART_BACKOFF_SECONDS = 1.0
 
 
@@ -47,11 +49,22 @@ def metrics_dir(base: Mapping[str, str]) -> Path:
 def run_workers(count: int, internal_port_base: int) -> int:
     """Start `count` workers and keep them running until a signal; returns the exit status."""
     base = dict(os.environ)
+    own_dir = not base.get("PROMETHEUS_MULTIPROC_DIR")  # made here: removed at exit
+    base["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(base))
+    try:
+        return _supervise(base, count, internal_port_base)
+    finally:
+        if own_dir:
+            shutil.rmtree(base["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def _supervise(base: dict[str, str], count: int, internal_port_base: int) -> int:
     base["WORKERS"] = str(count)
     base.setdefault("INTERNAL_SECRET", secrets.token_hex(32))  # shared by these workers only
-    base["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(base))
     command = [sys.executable, "-m", "agentic_commerce"]
+    metrics_path = base["PROMETHEUS_MULTIPROC_DIR"]
     stopping = False
+    status = 0
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
         env = worker_env(base, index, internal_port_base + index)
@@ -72,15 +85,18 @@ def run_workers(count: int, internal_port_base: int) -> int:
             code = process.poll()
             if code is None:
                 continue
+            # Its live gauges (e.g. live session actors) must not count any more.
+            multiprocess.mark_process_dead(process.pid, metrics_path)  # type: ignore[no-untyped-call]
             if stopping:
                 del workers[index]
             elif code == 2:  # bad configuration: restarting cannot help
+                del workers[index]
                 stop(signal.SIGTERM, None)
-                return 2
+                status = 2  # once the others have stopped
             else:
                 print(f"worker {index} exited with {code}; restarting", file=sys.stderr)
                 time.sleep(RESTART_BACKOFF_SECONDS)
                 workers[index] = spawn(index)
         if stopping and not workers:
-            return 0
+            return status
         time.sleep(0.2)

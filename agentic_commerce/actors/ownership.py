@@ -12,6 +12,7 @@ With no instance URL (one process, or the memory store) every session is local.
 
 from __future__ import annotations
 
+import enum
 import os
 import secrets
 import socket
@@ -24,6 +25,12 @@ from agentic_commerce.store.base import Store, StoreError
 
 log = structlog.get_logger("agentic_commerce.ownership")
 TAKEOVER_POLL_FRACTION = 10  # poll a lapsing lease this many times per TTL
+
+
+class TakeOver(enum.Enum):
+    TAKEN = "taken"  # this instance holds the lease now
+    MOVED = "moved"  # another live instance took the session over
+    TIMED_OUT = "timed_out"
 
 
 def new_instance_id() -> str:
@@ -53,7 +60,8 @@ class Ownership:
     async def locate(self, session_id: str) -> str | None:
         """None when the session's actor runs (or may start) here; else the URL of
         the instance that runs it. A lease held by an unregistered (dead)
-        instance is taken over at once."""
+        instance, or by an earlier process at this instance's own URL (it died:
+        this one has its port), is taken over at once."""
         if not self.clustered or session_id in self._held:
             return None
         for _ in range(2):  # a lost take-over race means someone else now holds it
@@ -62,7 +70,7 @@ class Ownership:
                 self._held.add(session_id)
                 return None
             url = await self.store.instance_url(owner)
-            if url is not None:
+            if url is not None and url != self.url:
                 return url
             if await self.store.take_over_lease(session_id, self.instance_id, owner, self.ttl):
                 log.info("lease_taken_over", session_id=session_id, previous=owner)
@@ -76,18 +84,25 @@ class Ownership:
             return True
         return await self.store.acquire_lock("expiry-sweep", self.instance_id, ttl)
 
-    async def take_over(self, session_id: str) -> bool:
-        """The owner did not answer: wait (at most two TTLs) for its lease to lapse
-        and take it. True when this instance now holds the lease."""
+    async def take_over(self, session_id: str, silent_url: str) -> TakeOver:
+        """The owner at `silent_url` did not answer: wait (at most two TTLs) for its
+        lease to lapse and take it. TAKEN when this instance now holds the lease;
+        MOVED when another instance took it first (ask that one: its lease is
+        renewed, so waiting here would only time out); TIMED_OUT otherwise."""
+        silent: str | None = None
         with trio.move_on_after(2 * self.ttl):
             while True:
                 owner = await self.store.acquire_lease(session_id, self.instance_id, self.ttl)
                 if owner is None:
                     self._held.add(session_id)
                     log.info("lease_taken_over", session_id=session_id, reason="owner_silent")
-                    return True
+                    return TakeOver.TAKEN
+                silent = silent or owner
+                url = await self.store.instance_url(owner)
+                if owner != silent or (url is not None and url != silent_url):
+                    return TakeOver.MOVED
                 await trio.sleep(self.ttl / TAKEOVER_POLL_FRACTION)
-        return False
+        return TakeOver.TIMED_OUT
 
     async def keep(self) -> None:
         """Renew, release and announce, every third of a TTL (a supervised child)."""

@@ -23,7 +23,7 @@ import orjson
 import structlog
 from quart import Quart, Response, request
 
-from agentic_commerce.actors.ownership import Ownership
+from agentic_commerce.actors.ownership import Ownership, TakeOver
 from agentic_commerce.actors.runtime import ActorError
 from agentic_commerce.actors.session import (
     Cancel,
@@ -49,6 +49,7 @@ log = structlog.get_logger("agentic_commerce.gateway")
 INTERNAL_PATH = "/internal/sessions/<session_id>"
 SIGNATURE_TOLERANCE_SECONDS = 60
 CONNECT_TIMEOUT_SECONDS = 1.0
+KEEPALIVE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,13 @@ class SessionGateway:
             except OwnerMoved:
                 continue
             except OwnerSilent:
-                if not await self.ownership.take_over(session_id):
+                outcome = await self.ownership.take_over(session_id, url)
+                if outcome is TakeOver.MOVED:  # another instance took over: ask it
+                    replayed = await self._recorded(answer)
+                    if replayed is not None:
+                        return replayed
+                    continue
+                if outcome is TakeOver.TIMED_OUT:
                     raise RequestRejected(
                         "owner_unavailable",
                         "The session is busy elsewhere; retry shortly.",
@@ -229,7 +236,9 @@ class SessionGateway:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             timeout = httpx.Timeout(self.timeout + 5, connect=CONNECT_TIMEOUT_SECONDS)
-            self._client = httpx.AsyncClient(timeout=timeout)
+            # Idle connections close soon: a peer shutting down gracefully waits for them.
+            limits = httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+            self._client = httpx.AsyncClient(timeout=timeout, limits=limits)
         return self._client
 
     async def close(self) -> None:
