@@ -1,7 +1,10 @@
 """The expiry sweeper: expires sessions whose actor is not live (passivated, or
-from before a restart), using the store's durable expiry index."""
+from before a restart), using the store's durable expiry index, and settles stock
+holds that a dead process left behind."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import structlog
 import trio
@@ -14,6 +17,9 @@ from agentic_commerce.actors.session import Expire
 from agentic_commerce.store.base import Store, StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.expiry")
+# A hold older than this whose session is not open was left by a process that died
+# between holding and committing (or between an order and the sale of its units).
+ORPHAN_HOLD_GRACE_SECONDS = 60.0
 
 
 async def sweep_once(
@@ -49,6 +55,9 @@ async def run_sweeper(
         try:
             if await ownership.may_sweep(2 * interval):
                 await sweep_once(store, registry, clock, ownership)
+                grace = timedelta(seconds=ORPHAN_HOLD_GRACE_SECONDS)
+                if settled := await store.release_orphan_holds(clock.now() - grace):
+                    log.warning("orphan_holds_settled", holders=settled)
         except StoreUnavailable:  # try again next round; crashing would spend restart intensity
             log.warning("expiry_sweep_deferred", reason="store unavailable")
         await trio.sleep(interval)

@@ -224,8 +224,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def release_orphan_holds(self, older_than: datetime) -> int:
-        """Release stock holds taken before `older_than` whose session is not open
-        (a process can die between taking a hold and committing its session)."""
+        """Settle stock holds taken before `older_than` whose session is not open (a
+        process can die between taking a hold and committing its session, or between
+        committing an order and selling its units): a completed session's units are
+        sold, any other holder's released. Returns how many holders were settled."""
 
     # several instances ------------------------------------------------------
     # One live actor per session across instances: a lease per session, taken

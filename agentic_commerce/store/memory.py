@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from agentic_commerce.domain.model import Order, Session
+from agentic_commerce.domain.model import Order, Session, Status
 from agentic_commerce.domain.rate_limit import Decision, Limit, decide
 from agentic_commerce.domain.state_machine import TERMINAL
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
@@ -223,8 +223,15 @@ class MemoryStore(Store):
             if taken < cutoff and not self._open(holder)
         ]
         for holder in orphans:
-            await self.release(holder)
+            if self._completed(holder):
+                await self.consume(holder)
+            else:
+                await self.release(holder)
         return len(orphans)
+
+    def _completed(self, session_id: str) -> bool:
+        session = self._sessions.get(session_id)
+        return session is not None and session.status is Status.COMPLETED
 
     def _open(self, session_id: str) -> bool:
         session = self._sessions.get(session_id)

@@ -76,7 +76,7 @@ import redis
 import trio
 from redis.exceptions import NoScriptError
 
-from agentic_commerce.domain.model import Order, Session
+from agentic_commerce.domain.model import Order, Session, Status
 from agentic_commerce.domain.rate_limit import Decision, Limit, decide
 from agentic_commerce.domain.state_machine import TERMINAL
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
@@ -549,14 +549,15 @@ class RedisStore(Store):
             holders = [_text(h) for h in r.zrangebyscore(HOLDS, "-inf", older_than.timestamp())]
             pipe = r.pipeline(transaction=False)
             for holder in holders:
-                pipe.hget(_session_keys(holder)[0], "open")
+                pipe.hmget(_session_keys(holder)[0], ["open", "doc"])
             orphans = [
-                h
-                for h, is_open in zip(holders, pipe.execute(), strict=True)
+                (h, doc)
+                for h, (is_open, doc) in zip(holders, pipe.execute(), strict=True)
                 if not is_open or is_open == b"0"
             ]
-            for holder in orphans:
-                _unhold(r, holder=holder, sell=False)
+            for holder, doc in orphans:
+                completed = doc is not None and decode(Session, doc).status is Status.COMPLETED
+                _unhold(r, holder=holder, sell=completed)
             return len(orphans)
 
         return await self._call(job)

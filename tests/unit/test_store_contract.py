@@ -288,17 +288,19 @@ def test_orphan_holds_are_those_of_sessions_that_are_not_open(store: Store) -> N
     run(store.seed_stock({"a": 10}))
     run(store.commit(Commit(session("cs_open"), None)))
     run(store.commit(Commit(session("cs_done", status=Status.CANCELED), None)))
-    for holder in ("cs_open", "cs_done", "cs_never_committed"):
+    run(store.commit(Commit(session("cs_paid", status=Status.COMPLETED), None)))
+    for holder in ("cs_open", "cs_done", "cs_never_committed", "cs_paid"):
         assert run(store.hold(holder, {"a": 2})) == ()
     past = datetime.now(UTC) - timedelta(hours=1)
     assert run(store.release_orphan_holds(past)) == 0  # all taken after `older_than`
-    assert stock(store, "a") == (10, 6)
+    assert stock(store, "a") == (10, 8)
     future = datetime.now(UTC) + timedelta(seconds=5)
-    assert run(store.release_orphan_holds(future)) == 2
-    assert stock(store, "a") == (10, 2)  # only the open session still holds
+    assert run(store.release_orphan_holds(future)) == 3
+    # The paid session's units are sold; the others' released; the open session holds.
+    assert stock(store, "a") == (8, 2)
     assert run(store.release_orphan_holds(future)) == 0
     run(store.release("cs_open"))
-    assert stock(store, "a") == (10, 0)
+    assert stock(store, "a") == (8, 0)
 
 
 class HoldMachine(RuleBasedStateMachine):
