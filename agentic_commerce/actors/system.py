@@ -43,10 +43,11 @@ from agentic_commerce.payments.base import Processor
 from agentic_commerce.payments.simulated import SimulatedProcessor
 from agentic_commerce.payments.stripe_unconfigured import StripeNotConfigured
 from agentic_commerce.payments.vault import VaultProcessor
-from agentic_commerce.store.base import Store
+from agentic_commerce.store.base import Store, StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.system")
-PAYMENT_ASK_MARGIN_SECONDS = 5.0  # the payment actor times out first and says so
+PAYMENT_ASK_MARGIN_SECONDS = 5.0
+SEED_RETRY_SECONDS = 1.0  # the payment actor times out first and says so
 
 
 @dataclass
@@ -321,11 +322,22 @@ class ActorSystem:
         """A supervisor is restarting subtrees right now: not a state to take traffic in."""
         return self.root.intensity.recent() > 0 or self.services.intensity.recent() > 2
 
+    async def _seed(self) -> None:
+        """Seed stock, waiting for the store if it is not up yet (a Redis started
+        after the server): the server starts serving once it can."""
+        while True:
+            try:
+                await self.store.seed_stock({p.id: p.stock for p in self.catalog})
+                return
+            except StoreUnavailable:
+                log.warning("store_unavailable_at_start", retry_in_seconds=SEED_RETRY_SECONDS)
+                await trio.sleep(SEED_RETRY_SECONDS)
+
     async def run(self) -> None:
         """Seed stock, then run the tree; returns only if the root gives up (it raises)."""
         if not self.store.durable:
             log.warning("store_not_durable", detail="memory store: data is lost at exit")
-        await self.store.seed_stock({p.id: p.stock for p in self.catalog})
+        await self._seed()
         metrics.initialise(
             (p.id for p in self.catalog),
             [self.catalog.currency],
