@@ -26,10 +26,9 @@ from typing import Any, TypeVar
 import httpx
 
 from tests import acp_schema
-from tests.e2e.server import free_port
+from tests.e2e.server import free_port, wait_healthy
 
 T = TypeVar("T")
-START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 VERSION = "2026-04-17"
 API_KEY = "api_key_demo_123"
@@ -128,20 +127,6 @@ class Instance:
     def cleanup(self) -> None:
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
-
-
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server at {base_url} exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"server at {base_url} did not become healthy")
 
 
 def cluster_env(redis_url: str, lease_ttl: float, **extra: str) -> dict[str, str]:

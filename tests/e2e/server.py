@@ -62,14 +62,14 @@ def wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
+            raise RuntimeError(f"server at {base_url} exited with {process.returncode}")
         try:
             if httpx.get(f"{base_url}/health", timeout=1.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.05)
-    raise TimeoutError("server did not become healthy")
+    raise TimeoutError(f"server at {base_url} did not become healthy")
 
 
 @contextmanager
