@@ -112,16 +112,13 @@ class Idempotency:
         scope = f"{partition}{SEPARATOR}{merchant_id}{SEPARATOR}{method}{SEPARATOR}{path}"
         scope += f"{SEPARATOR}{key}"
         digest = fingerprint(raw)
-        stored = await self.store.load_idempotency(scope)
-        if stored is not None:
-            return self._replay(stored, digest, version)
-        if not await self.store.claim_idempotency(scope, self.claim_seconds):
+        begun = await self.store.begin_idempotency(scope, self.claim_seconds)
+        if isinstance(begun, IdempotencyRecord):
+            return self._replay(begun, digest, version)
+        if not begun:
             metrics.IDEMPOTENCY.labels("in_flight").inc()
             raise InFlight(version)
         try:
-            stored = await self.store.load_idempotency(scope)  # finished since we looked?
-            if stored is not None:
-                return self._replay(stored, digest, version)
             answer = Answer(scope, digest, status, time.time() + self.ttl_seconds, render)
             try:
                 result = await call(answer)

@@ -136,9 +136,11 @@ class Store(abc.ABC):
         """Record an answer that came with no state change (a refusal, a no-op)."""
 
     @abc.abstractmethod
-    async def claim_idempotency(self, scope: str, ttl_seconds: float) -> bool:
-        """Mark a key in flight; False when another request holds it. The claim
-        lapses after `ttl_seconds`, so a process that dies cannot block a key."""
+    async def begin_idempotency(self, scope: str, ttl_seconds: float) -> IdempotencyRecord | bool:
+        """Start answering a key, in one step: its stored answer when there is one;
+        else True once the key is marked in flight here, False when another request
+        holds it. The mark lapses after `ttl_seconds`, so a process that dies cannot
+        block a key."""
 
     @abc.abstractmethod
     async def release_idempotency(self, scope: str) -> None: ...

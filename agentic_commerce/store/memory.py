@@ -92,7 +92,10 @@ class MemoryStore(Store):
             for scope in [s for s, r in self._idempotency.items() if r.expires_at <= now]:
                 del self._idempotency[scope]
 
-    async def claim_idempotency(self, scope: str, ttl_seconds: float) -> bool:
+    async def begin_idempotency(self, scope: str, ttl_seconds: float) -> IdempotencyRecord | bool:
+        stored = await self.load_idempotency(scope)
+        if stored is not None:
+            return stored
         now = time.monotonic()
         held = self._claims.get(scope)
         if held is not None and held > now:

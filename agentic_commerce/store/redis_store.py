@@ -344,6 +344,14 @@ redis.call('HSET', KEYS[1], 'by', ARGV[1])
 return ''
 """)
 
+IDEMPOTENCY_BEGIN = Script("""
+-- KEYS: record, claim (one slot). ARGV: claim ttl ms.
+-- Returns the stored record, else 1 once claimed, else 0 (another request holds it).
+local record = redis.call('GET', KEYS[1])
+if record then return record end
+if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+""")
 LEASE_ACQUIRE = Script("""
 -- KEYS: lease. ARGV: instance, ttl ms. Returns '' when the caller holds it, else the holder.
 local holder = redis.call('GET', KEYS[1])
@@ -491,9 +499,15 @@ class RedisStore(Store):
     async def put_idempotency(self, record: IdempotencyRecord) -> None:
         await self._call(partial(_put_record, record=record))
 
-    async def claim_idempotency(self, scope: str, ttl_seconds: float) -> bool:
-        key, ttl = _idempotency_key(scope, "claim"), max(1, math.ceil(ttl_seconds * 1000))
-        return bool(await self._call(lambda r: r.set(key, 1, nx=True, px=ttl)))
+    async def begin_idempotency(self, scope: str, ttl_seconds: float) -> IdempotencyRecord | bool:
+        keys = [_idempotency_key(scope), _idempotency_key(scope, "claim")]
+        answer = await self._call(lambda r: IDEMPOTENCY_BEGIN(r, keys, [_ms(ttl_seconds)]))
+        if isinstance(answer, bytes | str) and answer not in (b"", ""):
+            record = decode(IdempotencyRecord, answer)
+            if record.expires_at > time.time():
+                return record
+            return False  # expiring this very moment: let the caller retry
+        return bool(answer)
 
     async def release_idempotency(self, scope: str) -> None:
         await self._call(lambda r: r.delete(_idempotency_key(scope, "claim")))

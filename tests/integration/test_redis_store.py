@@ -185,12 +185,13 @@ async def test_expiries_are_kept_by_redis(own_redis: RedisServer) -> None:
     async with opened(own_redis) as store:
         with own_redis.client() as client:
             await store.put_idempotency(record("cs_1\x1fk"))
-            assert await store.claim_idempotency("cs_1\x1fk", 7)
+            assert await store.begin_idempotency("cs_1\x1fk2", 7) is True
             assert await store.remember_signature("sig", 5)
             await store.rate_limit("merchant:m", LIMIT, time.time())
             record_ttl = client.pttl(redis_store._idempotency_key("cs_1\x1fk"))
             assert 3_000_000 < record_ttl <= 3_601_000
-            assert 6_000 < client.pttl(redis_store._idempotency_key("cs_1\x1fk", "claim")) <= 7_000
+            claim = redis_store._idempotency_key("cs_1\x1fk2", "claim")
+            assert 6_000 < client.pttl(claim) <= 7_000
             assert 4_000 < client.pttl("acs:sig:sig") <= 5_000
             assert 0 < client.pttl("acs:rl:merchant:m") <= 1_002  # one interval ahead
 

@@ -189,11 +189,14 @@ def test_an_expired_record_is_not_returned(store: Store) -> None:
 
 
 def test_idempotency_claims(store: Store) -> None:
-    assert run(store.claim_idempotency("cs_1\x1fk", 30)) is True
-    assert run(store.claim_idempotency("cs_1\x1fk", 30)) is False  # in flight elsewhere
-    assert run(store.claim_idempotency("cs_1\x1fother", 30)) is True
+    stored = record("cs_1\x1fdone", time.time() + 60)
+    run(store.put_idempotency(stored))
+    assert run(store.begin_idempotency("cs_1\x1fdone", 30)) == stored  # answered: replay
+    assert run(store.begin_idempotency("cs_1\x1fk", 30)) is True
+    assert run(store.begin_idempotency("cs_1\x1fk", 30)) is False  # in flight elsewhere
+    assert run(store.begin_idempotency("cs_1\x1fother", 30)) is True
     run(store.release_idempotency("cs_1\x1fk"))
-    assert run(store.claim_idempotency("cs_1\x1fk", 30)) is True
+    assert run(store.begin_idempotency("cs_1\x1fk", 30)) is True
     run(store.release_idempotency("never-claimed"))
 
 
@@ -619,8 +622,8 @@ def test_memory_claims_lapse(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeTime(500.0)
     monkeypatch.setattr(memory, "time", clock)
     store = MemoryStore()
-    assert run(store.claim_idempotency("k", 30)) is True
+    assert run(store.begin_idempotency("k", 30)) is True
     clock.now = 529.9
-    assert run(store.claim_idempotency("k", 30)) is False
+    assert run(store.begin_idempotency("k", 30)) is False
     clock.now = 530.0  # a claim lapses: a dead process cannot block a key for ever
-    assert run(store.claim_idempotency("k", 30)) is True
+    assert run(store.begin_idempotency("k", 30)) is True
