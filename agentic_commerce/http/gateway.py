@@ -63,16 +63,6 @@ class Call:
     params: dict[str, Any] | None = None  # admin calls
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerSpec:
-    """An idempotent answer to record, without its render function (rebuilt remotely)."""
-
-    scope: str
-    fingerprint: str
-    status: int
-    expires_at: float
-
-
 def build_message(call: Call, codec: Codec, answer: Answer | None) -> Any:
     match call.kind:
         case "create":
@@ -198,9 +188,14 @@ class SessionGateway:
     async def _forward(self, url: str, session_id: str, call: Call, answer: Answer | None) -> bytes:
         if self.secret is None:
             raise OwnerSilent()
-        spec = None
+        spec = None  # the answer to record, without its render function (rebuilt there)
         if answer is not None:
-            spec = AnswerSpec(answer.scope, answer.fingerprint, answer.status, answer.expires_at)
+            spec = {
+                "scope": answer.scope,
+                "fingerprint": answer.fingerprint,
+                "status": answer.status,
+                "expires_at": answer.expires_at,
+            }
         payload = orjson.dumps(
             {
                 "kind": call.kind,
@@ -208,7 +203,7 @@ class SessionGateway:
                 "merchant_id": call.merchant_id,
                 "raw": base64.b64encode(call.raw).decode(),
                 "params": call.params,
-                "answer": None if spec is None else _spec_json(spec),
+                "answer": spec,
             }
         )
         timestamp = str(int(time.time()))
@@ -244,15 +239,6 @@ class SessionGateway:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
-
-
-def _spec_json(spec: AnswerSpec) -> dict[str, Any]:
-    return {
-        "scope": spec.scope,
-        "fingerprint": spec.fingerprint,
-        "status": spec.status,
-        "expires_at": spec.expires_at,
-    }
 
 
 class OwnerSilent(Exception):
