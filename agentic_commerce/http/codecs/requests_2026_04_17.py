@@ -14,17 +14,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from agentic_commerce.http.codecs import requests_2025_09_29
 from agentic_commerce.http.codecs.strictness import MAX_QUANTITY, Open, Strict
 
 
-class Address(Strict):
-    name: str
-    line_one: str
-    line_two: str | None = None
-    city: str
-    state: str
-    country: str
-    postal_code: str
+class Address(requests_2025_09_29.Address):
+    """The 2025-09-29 address, plus `company`."""
+
     company: str | None = None
 
 
