@@ -14,23 +14,11 @@ import pytest
 import trio
 
 from tests.e2e.server import running_server
-from tests.http.conftest import ADDRESS
+from tests.real_requests import HEADERS, PAY, with_address
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
-HEADERS = {"Authorization": "Bearer api_key_demo_123", "API-Version": "2026-04-17"}
-CREATE = {
-    "currency": "usd",
-    "line_items": [{"id": "test"}],
-    "capabilities": {},
-    "fulfillment_details": {"name": ADDRESS["name"], "address": ADDRESS},
-}
-PAY = {
-    "payment_data": {
-        "handler_id": "card_tokenized",
-        "instrument": {"type": "card", "credential": {"type": "spt", "token": "tok_test_ok"}},
-    }
-}
+CREATE = with_address("test")
 WORKERS = 4
 REQUESTS = 300  # at least; the load also runs on for a while after Redis is back
 OUTAGE_SECONDS = 1.0

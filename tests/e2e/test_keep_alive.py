@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 
 from tests.e2e.server import running_server
+from tests.real_requests import HEADERS
 
-HEADERS = {"Authorization": "Bearer api_key_demo_123", "API-Version": "2026-04-17"}
 BODY = {"currency": "usd", "line_items": [{"id": "test"}], "capabilities": {}}
 
 

@@ -10,8 +10,7 @@ import orjson
 
 from tests import acp_schema
 from tests.e2e.server import running_server
-
-HEADERS = {"Authorization": "Bearer api_key_demo_123", "API-Version": "2026-04-17"}
+from tests.real_requests import HEADERS
 
 
 def test_full_checkout_over_http_and_clean_shutdown() -> None:

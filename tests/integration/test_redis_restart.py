@@ -14,24 +14,12 @@ import trio
 from agentic_commerce.domain.model import Session, Status
 from agentic_commerce.store.redis_store import RedisStore
 from tests.e2e.server import Server, running_server
-from tests.http.conftest import ADDRESS
 from tests.http.test_delegate_payment import delegate_body
+from tests.real_requests import HEADERS, PAY, with_address
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
-HEADERS = {"Authorization": "Bearer api_key_demo_123", "API-Version": "2026-04-17"}
-WITH_ADDRESS = {
-    "currency": "usd",
-    "line_items": [{"id": "usb_c_cable"}],
-    "capabilities": {},
-    "fulfillment_details": {"name": ADDRESS["name"], "address": ADDRESS},
-}
-PAY = {
-    "payment_data": {
-        "handler_id": "card_tokenized",
-        "instrument": {"type": "card", "credential": {"type": "spt", "token": "tok_test_ok"}},
-    }
-}
+WITH_ADDRESS = with_address("usb_c_cable")
 EXPIRY_BOUND_SECONDS = 30.0
 
 

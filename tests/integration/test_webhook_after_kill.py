@@ -17,33 +17,25 @@ import trio
 
 from tests.e2e.server import running_server
 from tests.fakes.webhook_receiver import running_receiver
-from tests.http.conftest import ADDRESS
+from tests.real_requests import HEADERS, PAY, with_address
 from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.slow
 SECRET = "whsec_kill_test"
-HEADERS = {"Authorization": "Bearer api_key_demo_123", "API-Version": "2026-04-17"}
 
 
 def checkout(base_url: str) -> dict[str, str]:
     with httpx.Client(base_url=base_url, headers=HEADERS, timeout=30) as http:
         created = http.post(
             "/checkout_sessions",
-            json={
-                "currency": "usd",
-                "line_items": [{"id": "item_123"}],
-                "capabilities": {},
-                "fulfillment_details": {"name": ADDRESS["name"], "address": ADDRESS},
-            },
+            json=with_address(),
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert created.status_code == 201
         session_id = created.json()["id"]
-        credential = {"type": "spt", "token": "tok_test_ok"}
-        instrument = {"type": "card", "credential": credential}
         done = http.post(
             f"/checkout_sessions/{session_id}/complete",
-            json={"payment_data": {"handler_id": "card_tokenized", "instrument": instrument}},
+            json=PAY,
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert done.status_code == 200 and done.json()["status"] == "completed"

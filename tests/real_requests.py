@@ -1,0 +1,25 @@
+"""What the real-process tests send: the headers and bodies of a 2026-04-17 checkout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.http.conftest import ADDRESS
+
+HEADERS = {"Authorization": "Bearer api_key_demo_123", "API-Version": "2026-04-17"}
+PAY = {
+    "payment_data": {
+        "handler_id": "card_tokenized",
+        "instrument": {"type": "card", "credential": {"type": "spt", "token": "tok_test_ok"}},
+    }
+}
+
+
+def with_address(product: str = "item_123") -> dict[str, Any]:
+    """A create body that is ready for payment at once (one unit, a CA address)."""
+    return {
+        "currency": "usd",
+        "line_items": [{"id": product}],
+        "capabilities": {},
+        "fulfillment_details": {"name": ADDRESS["name"], "address": ADDRESS},
+    }
