@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
@@ -267,3 +268,20 @@ def test_production_refuses_unsafe_settings() -> None:
     assert safe.production_problems() == []
     with pytest.raises(SettingsError):
         Settings.from_env({"RATE_LIMIT_PER_MINUTE": "0"})
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"metadata": {"a": -(2**63) - 1}}, "$.metadata.a"),
+        ({"metadata": {"x-y": 2**64}}, "$.metadata['x-y']"),
+    ],
+)
+async def test_integers_beyond_64_bits_are_400(
+    acp: AcpClient, extra: dict[str, Any], param: str
+) -> None:
+    raw = json.dumps(dict(create_body(NEW), **extra)).encode()  # orjson refuses such ints
+    reply = await acp.create(None, raw=raw)
+    assert (reply.status, reply.body["code"], reply.body["param"]) == (400, "invalid_field", param)
+    fits = await acp.create(dict(create_body(NEW), metadata={"a": 2**63 - 1}))
+    assert fits.status == 201

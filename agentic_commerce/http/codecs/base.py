@@ -65,6 +65,7 @@ _CODES = {
 # pydantic parses integers of any size; orjson, which renders (and stores) what a request
 # carries, refuses those outside 64 bits, so they are a 400 here rather than a 500 later.
 _INT64 = range(-(2**63), 2**63)
+LONG_NUMBER = re.compile(rb"\d{19}")
 
 
 def _oversized_int(value: object) -> tuple[int | str, ...] | None:
@@ -110,7 +111,8 @@ def parse(model_type: type[M], raw: bytes) -> M:
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
         text = message or f"Invalid value: {error['msg']}."
         raise RequestRejected(code, text, json_path(loc)) from None
-    oversized = _oversized_int(parsed.model_dump())
+    # Only a run of 19+ digits can be outside 64 bits: most bodies skip the walk.
+    oversized = _oversized_int(parsed.model_dump()) if LONG_NUMBER.search(raw) else None
     if oversized is not None:
         raise RequestRejected(
             "invalid_field", "Integers must fit in 64 bits (signed).", json_path(oversized)
