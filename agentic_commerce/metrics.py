@@ -66,6 +66,9 @@ MAILBOX_DEPTH = Gauge(
     multiprocess_mode="livesum",
 )
 RESTARTS = Counter("acs_actor_restarts", "Actor restarts by their supervisor.", ["kind"])
+CRASHES = Counter(
+    "acs_actor_crashes", "Actors that ended by an exception or a kill, and escalations.", ["kind"]
+)
 ORDERS = Counter("acs_orders", "Orders created.", ["currency"])
 ORDER_VALUE = Counter(
     "acs_order_value_minor_units", "Value of orders created, in minor units.", ["currency"]
@@ -99,6 +102,7 @@ def initialise(
         SESSIONS.labels(event)
     for kind in ACTOR_KINDS:
         RESTARTS.labels(kind)
+        CRASHES.labels(kind)
         MAILBOX_DEPTH.labels(kind)
     for currency in currencies:
         ORDERS.labels(currency)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests import crashes
 from tests.redis_server import RedisServer, redis_server
 from tests.stores import STORE_KINDS, StoreFactory
 
@@ -18,6 +19,20 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def no_actor_crashes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail any test in which an actor crashed or a supervisor restarted a child,
+    unless it is marked `kills_actors` (see tests/crashes.py)."""
+    allowed = request.node.get_closest_marker("kills_actors") is not None
+    crashes.Watch.allowed = allowed
+    before = crashes.crash_total()
+    yield
+    crashes.Watch.allowed = False
+    grown = crashes.crash_total() - before
+    if grown and not allowed:
+        pytest.fail(f"{grown:g} unexpected actor crash(es) or restart(s) (see the log)")
 
 
 def _redis_server() -> Iterator[RedisServer]:

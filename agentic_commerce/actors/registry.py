@@ -26,7 +26,12 @@ from agentic_commerce.actors.runtime import (
     Mailbox,
     run_actor,
 )
-from agentic_commerce.actors.supervision import RestartHook, RestartIntensity
+from agentic_commerce.actors.supervision import (
+    RestartHook,
+    RestartIntensity,
+    report_crash,
+    report_escalation,
+)
 
 log = structlog.get_logger("agentic_commerce.registry")
 
@@ -122,7 +127,7 @@ class ActorRegistry:
             self.intensity.reset()
 
     def _restart_subtree(self) -> None:
-        log.error("supervisor_escalated", supervisor=self.kind, live=len(self._live))
+        report_escalation(self.kind, live=len(self._live))
         self._nursery, nursery = None, self._nursery
         for activation in self._live.values():
             activation.ref.mailbox.fail_pending(ActorStopped("session supervisor restarted"))
@@ -141,9 +146,7 @@ class ActorRegistry:
                 except Exception as exc:
                     if activation.stopping:
                         return
-                    log.warning(
-                        "actor_crashed", kind=self.kind, actor=actor_id, error=type(exc).__name__
-                    )
+                    report_crash(self.kind, exc, actor=actor_id)
                     if not self.intensity.record():
                         self._restart_subtree()
                         return

@@ -14,9 +14,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+from traceback import extract_tb
 
 import structlog
 import trio
+
+from agentic_commerce import metrics
 
 log = structlog.get_logger("agentic_commerce.supervision")
 
@@ -67,6 +71,20 @@ class RestartIntensity:
 RestartHook = Callable[[str, str], None]
 
 
+def report_crash(kind: str, exc: BaseException, **where: str) -> None:
+    """Count and log one crash with the line it came from: the evidence operators
+    read and the tests' no-crash check fails on (no message text: it may hold data)."""
+    frames = extract_tb(exc.__traceback__)
+    origin = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    metrics.CRASHES.labels(kind).inc()
+    log.warning("actor_crashed", kind=kind, error=type(exc).__name__, origin=origin, **where)
+
+
+def report_escalation(supervisor: str, **detail: object) -> None:
+    metrics.CRASHES.labels("supervisor").inc()
+    log.error("supervisor_escalated", supervisor=supervisor, **detail)
+
+
 class Supervisor:
     """A static one_for_one supervisor; its `run` is usable as a child of another."""
 
@@ -97,20 +115,14 @@ class Supervisor:
             try:
                 await spec.run()
             except Exception as exc:
-                log.warning(
-                    "actor_crashed",
-                    supervisor=self.name,
-                    child=spec.id,
-                    kind=spec.kind,
-                    error=type(exc).__name__,
-                )
+                report_crash(spec.kind, exc, supervisor=self.name, child=spec.id)
                 if spec.restart is Restart.TEMPORARY:
                     return
             else:
                 if spec.restart is not Restart.PERMANENT:
                     return
             if not self.intensity.record():
-                log.error("supervisor_escalated", supervisor=self.name, child=spec.id)
+                report_escalation(self.name, child=spec.id)
                 raise Escalation(f"{self.name}: restart intensity exceeded")
             self.restarts += 1
             if self.on_restart is not None:

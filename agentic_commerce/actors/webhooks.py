@@ -132,7 +132,7 @@ class WebhookDispatcher(Actor):
         log.info(
             "webhook_delivery",
             event_id=event.id,
-            event=event.type,
+            event_type=event.type,
             session_id=event.session_id,
             attempt=attempt,
             status=status,

@@ -14,16 +14,13 @@ RETRY_AFTER_SECONDS = 1
 
 
 def from_actor_error(error: ActorError) -> RequestRejected:
-    """Actor failures in protocol terms: overload is retryable (503), a crash is not."""
-    if isinstance(error, ActorCrashed):
-        return RequestRejected(
-            "internal_error",
-            "The request failed; it was not applied twice.",
-            None,
-            status=500,
-            type="processing_error",
-        )
-    code = {MailboxFull: "overloaded", AskTimeout: "timeout"}.get(type(error), "unavailable")
+    """Actor failures in protocol terms, all retryable (503 with `Retry-After`): an
+    overloaded or slow actor, or one that crashed or was killed while handling the
+    request. A restarted actor reloads the committed state, so a retry with the
+    same Idempotency-Key replays what was committed or runs the request once."""
+    code = {MailboxFull: "overloaded", AskTimeout: "timeout", ActorCrashed: "interrupted"}.get(
+        type(error), "unavailable"
+    )
     return RequestRejected(
         code,
         "The service is busy; retry shortly.",

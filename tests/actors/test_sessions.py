@@ -502,6 +502,7 @@ async def test_sessions_expire_after_a_restart(
 # crashes ---------------------------------------------------------------------------
 
 
+@pytest.mark.kills_actors
 async def test_restart_after_a_crash_keeps_committed_state(
     autojump_clock: trio.testing.MockClock,
     store_factory: StoreFactory,
@@ -673,6 +674,7 @@ async def test_concurrent_sessions_never_reserve_more_than_stock(
         assert sold == 3
 
 
+@pytest.mark.kills_actors
 @pytest.mark.parametrize("operation", ["update", "cancel"])
 async def test_crash_between_stock_change_and_commit_cannot_oversell(
     autojump_clock: trio.testing.MockClock, store_factory: StoreFactory, operation: str
@@ -725,6 +727,7 @@ async def test_crash_between_stock_change_and_commit_cannot_oversell(
         assert "out_of_stock" in codes(paid)
 
 
+@pytest.mark.kills_actors
 async def test_storm_of_kills_leaves_the_process_serving(
     autojump_clock: trio.testing.MockClock,
     store_factory: StoreFactory,

@@ -16,6 +16,8 @@ from agentic_commerce.actors.supervision import (
     Supervisor,
 )
 
+pytestmark = pytest.mark.kills_actors  # every test here crashes children on purpose
+
 
 class Child:
     """A scripted child: `plan[i]` says what its i-th run does ("crash", "stop", "run")."""

@@ -142,6 +142,7 @@ async def test_one_service_actor_and_an_unknown_id() -> None:
         assert status == 404 and error["code"] == "not_found"
 
 
+@pytest.mark.kills_actors
 async def test_kill_restarts_the_session_actor_with_its_committed_state_intact() -> None:
     async with admin_app() as admin:
         session_id = await admin.new_session(**address_update(NEW))
@@ -165,6 +166,7 @@ async def test_kill_restarts_the_session_actor_with_its_committed_state_intact()
         assert done.body["status"] == "completed"
 
 
+@pytest.mark.kills_actors
 async def test_kill_restarts_a_service_actor() -> None:
     async with admin_app() as admin:
         status, _ = await admin.post("/admin/actors/inventory/kill")

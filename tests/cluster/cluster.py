@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests import acp_schema
+from tests import acp_schema, crashes
 from tests.e2e.server import free_port, wait_healthy
 
 T = TypeVar("T")
@@ -160,6 +160,9 @@ class Cluster:
                 instance.process.send_signal(signal.SIGTERM)
         for instance in self.instances:
             instance.stop()
+        for instance in self.instances:
+            if instance.log_path is not None and instance.log_path.exists():
+                crashes.check_process_log(instance.log_path.read_bytes(), instance.name)
 
     def logs(self) -> str:
         return "\n".join(f"--- {i.name} ---\n{i.log_tail()}" for i in self.instances)

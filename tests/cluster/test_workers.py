@@ -19,6 +19,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import crashes
 from tests.cluster.cluster import (
     ADMIN_KEY,
     CREATE,
@@ -182,7 +183,9 @@ def workers(own_redis: RedisServer) -> Iterator[Workers]:
                 os.kill(pid, signal.SIGKILL)
             process.kill()
             process.wait()
+        log_text = running.stderr()
         shutil.rmtree(tmp, ignore_errors=True)
+        crashes.check_process_log(log_text, "workers")
 
 
 def test_two_workers_serve_one_port_consistently_and_stop_together(workers: Workers) -> None:

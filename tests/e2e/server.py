@@ -16,6 +16,8 @@ from typing import IO
 
 import httpx
 
+from tests import crashes
+
 START_TIMEOUT = 30.0
 
 
@@ -49,6 +51,7 @@ class Server:
         if self._drain is not None:
             self._drain.join(timeout=30)
             self.stderr = b"".join(self._chunks)
+        crashes.check_process_log(self.stderr, self.base_url)
         return status
 
 

@@ -210,6 +210,7 @@ async def test_4xx_answers_are_replayed(acp: AcpClient, version: str) -> None:
     assert again.headers.get("Idempotent-Replayed") == "true"
 
 
+@pytest.mark.kills_actors
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_5xx_is_never_stored(
     nursery: trio.Nursery, store_factory: StoreFactory, version: str
@@ -220,8 +221,9 @@ async def test_5xx_is_never_stored(
         client = client.using(version)
         session_id = await ready_session(client, version)
         failed = await client.complete(session_id, payment(version), headers=key("pay"))
-        assert failed.status == 500
-        assert failed.body["type"] == "processing_error"
+        assert failed.status == 503  # the payment actor crashed: retryable, not stored
+        assert failed.body["type"] == "service_unavailable"
+        assert failed.headers["Retry-After"] == "1"
         retried = await client.complete(session_id, payment(version), headers=key("pay"))
         assert retried.status == 200
         assert retried.headers.get("Idempotent-Replayed") is None
