@@ -89,6 +89,26 @@ def _sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
+FORBIDDEN = orjson.dumps(
+    {
+        "type": "invalid_request",
+        "code": "forbidden",
+        "message": "Internal calls need a valid signature.",
+    }
+)
+
+
+def _signed(secret: str | None, timestamp: str, signature: str, body: bytes) -> bool:
+    """A forwarded call from a peer: fresh whole-second timestamp, valid HMAC. The
+    headers come from whoever reached the port, so nothing is parsed before the
+    format is known (a malformed header is a refusal, never an error)."""
+    if secret is None or not timestamp.isascii() or not timestamp.isdigit():
+        return False
+    if len(timestamp) > 12 or abs(time.time() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
+        return False
+    return hmac.compare_digest(signature, _sign(secret, timestamp, body))
+
+
 def refusal_from(status: int, body: bytes) -> RequestRejected:
     """A refusal the owner rendered, raised again here (same status and fields)."""
     error = orjson.loads(body)
@@ -270,16 +290,10 @@ def register_internal(app: Quart, gateway: SessionGateway) -> None:
     async def internal_call(session_id: str) -> Response:
         payload = await request.get_data(as_text=False)
         assert isinstance(payload, bytes)
-        timestamp = request.headers.get("X-ACS-Timestamp", "0")
+        timestamp = request.headers.get("X-ACS-Timestamp", "")
         signature = request.headers.get("X-ACS-Signature", "")
-        fresh = abs(time.time() - float(timestamp or 0)) <= SIGNATURE_TOLERANCE_SECONDS
-        secret = gateway.secret
-        if (
-            secret is None
-            or not fresh
-            or not hmac.compare_digest(signature, _sign(secret, timestamp, payload))
-        ):
-            return Response(b'{"error":"forbidden"}', 403, content_type=JSON_TYPE)
+        if not _signed(gateway.secret, timestamp, signature, payload):
+            return Response(FORBIDDEN, 403, content_type=JSON_TYPE)
         data = orjson.loads(payload)
         if await gateway.ownership.locate(session_id) is not None:
             return Response(b"{}", 409, headers={"X-ACS-Not-Owner": "1"}, content_type=JSON_TYPE)

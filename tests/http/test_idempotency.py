@@ -231,6 +231,37 @@ async def test_5xx_is_never_stored(
         assert processor.calls == 2
 
 
+@pytest.mark.kills_actors
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_session_actor_killed_during_a_complete_answers_503_then_the_retry_completes(
+    nursery: trio.Nursery, store_factory: StoreFactory, version: str
+) -> None:
+    processor = ScriptedProcessor()
+    async with app_with(store_factory(), processor) as (client, system):
+        client = client.using(version)
+        session_id = await ready_session(client, version)
+        replies: list[Reply] = []
+
+        async def complete() -> None:
+            replies.append(await client.complete(session_id, payment(version), headers=key("k")))
+
+        async with trio.open_nursery() as requests:
+            requests.start_soon(complete)
+            await processor.entered.wait()
+            assert system.kill(session_id)
+        (killed,) = replies
+        assert killed.status == 503
+        assert killed.body["type"] == "service_unavailable"
+        assert killed.headers["Retry-After"] == "1"
+        processor.gate.set()
+        retried = await client.complete(session_id, payment(version), headers=key("k"))
+        assert retried.status == 200
+        assert retried.body["status"] == "completed"
+        again = await client.complete(session_id, payment(version), headers=key("k"))
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert again.body == retried.body
+
+
 @pytest.mark.parametrize(
     ("version", "error_type"), [(NEW, "invalid_request"), (OLD, "request_not_idempotent")]
 )

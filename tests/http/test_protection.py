@@ -285,3 +285,20 @@ async def test_integers_beyond_64_bits_are_400(
     assert (reply.status, reply.body["code"], reply.body["param"]) == (400, "invalid_field", param)
     fits = await acp.create(dict(create_body(NEW), metadata={"a": 2**63 - 1}))
     assert fits.status == 201
+
+
+@pytest.mark.parametrize("secret", [None, "internal-secret-of-at-least-24-chars"])
+@pytest.mark.parametrize("timestamp", ["abc", "", "1e999", "nan", "-inf", "17000000000000000000000"])
+async def test_internal_calls_with_a_malformed_timestamp_are_forbidden(
+    client_with: ClientWith, secret: str | None, timestamp: str
+) -> None:
+    """The forwarding route is reachable on the public port: a header a client
+    controls is checked before any parsing can fail (403, never 500)."""
+    async with client_with(internal_secret=secret) as acp:
+        reply = await acp.request(
+            "POST",
+            "/internal/sessions/cs_1",
+            raw=b"{}",
+            headers={"X-ACS-Timestamp": timestamp, "X-ACS-Signature": "0" * 64},
+        )
+    assert reply.status == 403
