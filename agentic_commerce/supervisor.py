@@ -22,6 +22,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from agentic_commerce.actors.ownership import JoinRefused
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.logging import configure_logging
 from agentic_commerce.config.settings import Settings, SettingsError
@@ -63,6 +64,7 @@ def hypercorn_config(settings: Settings) -> HypercornConfig:
     config.accesslog = None
     config.errorlog = None
     config.graceful_timeout = settings.shutdown_timeout_seconds
+    config.keep_alive_timeout = settings.keep_alive_seconds  # idle, and slow request heads
     return config
 
 
@@ -95,6 +97,7 @@ async def run_server(settings: Settings) -> None:
     if settings.demo_api_key:
         log.warning("demo_api_key", detail="API_KEYS unset: the demo key is accepted")
     stop = trio.Event()
+    await system.ownership.join()  # refuses (JoinRefused) to share the store wrongly
     async with trio.open_nursery() as actors:
         actors.start_soon(system.run)
         await system.sessions.wait_ready()
@@ -113,6 +116,7 @@ async def run_server(settings: Settings) -> None:
         # (bounded by SHUTDOWN_TIMEOUT_SECONDS); every answered change is committed.
         actors.cancel_scope.cancel()
     await app.extensions["acs_gateway"].close()
+    await system.ownership.leave()
     await system.close()
     await store.close()
     log.info("server_stopped")
@@ -147,12 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_workers(args.workers, args.internal_port_base)
         configure_logging(settings.log_level, settings.log_format)
         if settings.redis_url and not settings.instance_url:
-            log.warning(
-                "single_instance",
-                detail="REDIS_URL without INSTANCE_URL: run one instance, or set INSTANCE_URL",
+            log.info(
+                "lone_instance",
+                detail="REDIS_URL without INSTANCE_URL: this instance uses the store alone",
             )
         trio.run(run_server, settings)
-    except (SettingsError, CatalogError, OSError) as exc:
+    except (SettingsError, CatalogError, JoinRefused, OSError) as exc:
         print(f"agentic-commerce-server: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,6 +8,14 @@ whose lease was lost. Leases only route requests; correctness rests on the
 commit's version check, so a stale owner can never overwrite a newer state.
 
 With no instance URL (one process, or the memory store) every session is local.
+Such a lone instance on Redis keeps its actors' state cached, and nobody can
+forward to it, so it must be the store's only user: every instance on a shared
+store registers (`Store.join`) before it serves and while it runs; a lone one
+refuses to start beside others, others refuse to start beside a lone one. A
+registration left by a crashed process lapses within one TTL, so a restart
+waits for that instead of refusing. An instance that finds its registration
+taken over while it runs (it was cut off from the store for a TTL) is fenced:
+it stops its session actors and answers 503 until it may register again.
 """
 
 from __future__ import annotations
@@ -21,10 +29,42 @@ import structlog
 import trio
 
 from agentic_commerce.actors.registry import ActorRegistry
-from agentic_commerce.store.base import Store, StoreError
+from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.store.base import Member, Store, StoreError, StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.ownership")
 TAKEOVER_POLL_FRACTION = 10  # poll a lapsing lease this many times per TTL
+TAKEOVER_WAIT_TTLS = 1.2  # a silent owner's lease lapses within one TTL of its last renewal
+JOIN_WAIT_TTLS = 1.5  # a crashed predecessor's registration lapses within one TTL
+STORE_RETRY_SECONDS = 0.5
+
+
+class JoinRefused(Exception):
+    """Another live instance forbids this one to share the store (says which, and why)."""
+
+
+def refusal(me: Member, other: str) -> str:
+    if me.lone:
+        return (
+            f"another instance ({other}) is registered on this Redis, and an instance "
+            "without INSTANCE_URL must run alone (nobody can forward requests to it): "
+            "set INSTANCE_URL and INTERNAL_SECRET on every instance to run several"
+        )
+    return (
+        f"a lone instance ({other}) runs on this Redis without INSTANCE_URL, so it "
+        "cannot share the store: stop it, or restart it with INSTANCE_URL and INTERNAL_SECRET"
+    )
+
+
+def fenced() -> RequestRejected:
+    return RequestRejected(
+        "instance_fenced",
+        "This instance lost its registration on the store; retry shortly.",
+        None,
+        status=503,
+        type="service_unavailable",
+        retry_after=1,
+    )
 
 
 class TakeOver(enum.Enum):
@@ -51,6 +91,8 @@ class Ownership:
         self.url = url
         self.ttl = ttl
         self.instance_id = instance_id or new_instance_id()
+        self.member = Member(self.instance_id, url)
+        self.fenced = False
         self._held: set[str] = set()
 
     @property
@@ -62,6 +104,8 @@ class Ownership:
         the instance that runs it. A lease held by an unregistered (dead)
         instance, or by an earlier process at this instance's own URL (it died:
         this one has its port), is taken over at once."""
+        if self.fenced:
+            raise fenced()
         if not self.clustered or session_id in self._held:
             return None
         for _ in range(2):  # a lost take-over race means someone else now holds it
@@ -80,6 +124,8 @@ class Ownership:
 
     async def may_sweep(self, ttl: float) -> bool:
         """One instance at a time sweeps the expiry index (a lock in the store)."""
+        if self.fenced:
+            return False
         if not self.clustered:
             return True
         return await self.store.acquire_lock("expiry-sweep", self.instance_id, ttl)
@@ -88,9 +134,10 @@ class Ownership:
         """The owner at `silent_url` did not answer: wait (at most two TTLs) for its
         lease to lapse and take it. TAKEN when this instance now holds the lease;
         MOVED when another instance took it first (ask that one: its lease is
-        renewed, so waiting here would only time out); TIMED_OUT otherwise."""
+        renewed, so waiting here would only time out); TIMED_OUT otherwise (about
+        one TTL: the caller answers 503 with Retry-After)."""
         silent: str | None = None
-        with trio.move_on_after(2 * self.ttl):
+        with trio.move_on_after(TAKEOVER_WAIT_TTLS * self.ttl):
             while True:
                 owner = await self.store.acquire_lease(session_id, self.instance_id, self.ttl)
                 if owner is None:
@@ -104,20 +151,58 @@ class Ownership:
                 await trio.sleep(self.ttl / TAKEOVER_POLL_FRACTION)
         return TakeOver.TIMED_OUT
 
-    async def keep(self) -> None:
-        """Renew, release and announce, every third of a TTL (a supervised child)."""
-        if self.url is None:
-            await trio.sleep_forever()  # one instance: nothing to keep (and never "stops")
-        url = self.url
+    async def join(self) -> None:
+        """Register before serving (stores shared by processes only). A conflicting
+        registration may be a crashed predecessor's: wait about one TTL for it to
+        lapse, then refuse to start. An unreachable store is waited for."""
+        if not self.store.durable:
+            return
+        deadline = trio.current_time() + JOIN_WAIT_TTLS * self.ttl
         while True:
             try:
-                await self._round(url)
+                other = await self.store.join(self.member, self.ttl)
+            except StoreUnavailable:
+                log.warning("store_unavailable_at_start", retry_in_seconds=STORE_RETRY_SECONDS)
+                deadline = trio.current_time() + JOIN_WAIT_TTLS * self.ttl
+                await trio.sleep(STORE_RETRY_SECONDS)
+                continue
+            if other is None:
+                return
+            if trio.current_time() >= deadline:
+                raise JoinRefused(refusal(self.member, other))
+            log.warning("waiting_for_registration_to_lapse", other=other)
+            await trio.sleep(self.ttl / TAKEOVER_POLL_FRACTION)
+
+    async def leave(self) -> None:
+        """Unregister at a clean stop: a restart then starts at once."""
+        if self.store.durable:
+            try:
+                await self.store.leave(self.member)
+            except StoreError as exc:
+                log.warning("leave_failed", error=type(exc).__name__)
+
+    async def keep(self) -> None:
+        """Renew the registration and the leases, release and fence, every third of
+        a TTL (a supervised child)."""
+        if not self.store.durable:
+            await trio.sleep_forever()  # one process: nothing to keep (and never "stops")
+        while True:
+            try:
+                await self._round()
             except StoreError as exc:
                 log.warning("lease_keeper_store_error", error=type(exc).__name__)
             await trio.sleep(self.ttl / 3)
 
-    async def _round(self, url: str) -> None:
-        await self.store.register_instance(self.instance_id, url, 3 * self.ttl)
+    async def _round(self) -> None:
+        other = await self.store.join(self.member, self.ttl)
+        if other is not None:
+            self._fence(other)
+            return
+        if self.fenced:
+            log.warning("instance_unfenced")
+            self.fenced = False
+        if not self.clustered:
+            return
         live = set(self.sessions.live())
         for session_id in self._held - live:  # passivated or stopped: let others have it
             self._held.discard(session_id)
@@ -128,3 +213,13 @@ class Ownership:
             self._held.discard(session_id)
             self.sessions.stop(session_id)
             log.warning("lease_lost", session_id=session_id)
+
+    def _fence(self, other: str) -> None:
+        """Another instance registered while this one could not renew: its cached
+        state may be stale, so stop every session actor and serve none."""
+        if not self.fenced:
+            log.error("instance_fenced", other=other, detail=refusal(self.member, other))
+        self.fenced = True
+        self._held.clear()
+        for session_id in list(self.sessions.live()):
+            self.sessions.stop(session_id)

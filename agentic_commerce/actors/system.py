@@ -19,6 +19,7 @@ import structlog
 import trio
 
 from agentic_commerce import metrics
+from agentic_commerce.actors.claims import Claims
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.expiry import run_sweeper
 from agentic_commerce.actors.inventory import InventoryActor
@@ -197,6 +198,7 @@ class ActorSystem:
             on_restart=on_restart,
         )
 
+        self.claims = Claims(store, settings.lease_ttl_seconds)
         clustered = settings.redis_url is not None and settings.instance_url is not None
         self.ownership = Ownership(
             store,
@@ -226,6 +228,7 @@ class ActorSystem:
         services.append(
             ChildSpec("lease_keeper", self.ownership.keep, Restart.PERMANENT, "ownership")
         )
+        services.append(ChildSpec("claim_keeper", self.claims.keep, Restart.PERMANENT, "ownership"))
         services.append(
             ChildSpec("metrics_sampler", partial(run_sampler, self), Restart.PERMANENT, "metrics")
         )

@@ -3,8 +3,9 @@ run with no configuration at all (memory store, demo API key, demo catalog)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,8 @@ MIN_SECRET_LENGTH = 24
 DEMO_MERCHANT = "merchant_demo"
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+APP_ENVS = ("development", "production")  # anything else (`prod`, `staging`) is refused
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # About 1 s, 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h (jitter is added).
 DEFAULT_RETRY_SCHEDULE = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0)
 
@@ -88,6 +91,26 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+def _app_env(env: Mapping[str, str]) -> str:
+    """`development` or `production`: a typo must not quietly run the demo setup."""
+    raw = (env.get("APP_ENV") or APP_ENVS[0]).strip().lower()
+    if raw not in APP_ENVS:
+        raise SettingsError(f"APP_ENV must be one of {', '.join(APP_ENVS)}, got {raw!r}")
+    return raw
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDR networks, e.g. `10.0.0.0/8,192.0.2.7`."""
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in (env.get(name) or "").split(",")
+            if part.strip()
+        )
+    except ValueError:
+        raise SettingsError(f"{name} must list IP addresses or CIDR networks") from None
+
+
 def parse_pairs(raw: str, name: str) -> dict[str, str]:
     """`a:b,c:d` to {a: b, c: d}; the value is what follows the last colon."""
     pairs: dict[str, str] = {}
@@ -108,6 +131,70 @@ def parse_api_keys(raw: str) -> dict[str, str]:
     if not keys:
         raise SettingsError("API_KEYS is set but names no key")
     return keys
+
+
+def _alone(value: str | None) -> list[tuple[str, str]]:
+    return [("", value)] if value else []
+
+
+# APP_ENV=production refuses to start while any row holds; each problem names the setting,
+# never its value. Production demands no more than: API_KEYS, REDIS_URL, STRIPE_SECRET_KEY
+# (simulated payments are off there by default, and refused when turned on), WEBHOOK_SECRET
+# with WEBHOOK_URL, and INTERNAL_SECRET when instances share Redis (INSTANCE_URL is set).
+# Opting into the vault (off there by default) demands VAULT_SECRET.
+PRODUCTION_RULES: tuple[tuple[Callable[[Settings], bool], str], ...] = (
+    (
+        lambda s: s.demo_api_key or DEMO_API_KEY in s.api_keys,
+        "the demo API key is accepted: set API_KEYS",
+    ),
+    (
+        lambda s: not s.redis_url,
+        "REDIS_URL is unset: the memory store loses every session and order at a restart",
+    ),
+    (
+        lambda s: s.simulated_payments,
+        "simulated payments are on: set SIMULATED_PAYMENTS=false",
+    ),
+    (
+        lambda s: not s.simulated_payments and not s.stripe_secret_key,
+        "STRIPE_SECRET_KEY is unset: no payment could be charged",
+    ),
+    (
+        lambda s: s.vault_enabled and not s.vault_secret,
+        "the vault is enabled without VAULT_SECRET",
+    ),
+    (
+        lambda s: bool(s.webhook_url) and not s.webhook_secret,
+        "WEBHOOK_URL is set without WEBHOOK_SECRET",
+    ),
+    (
+        lambda s: bool(s.redis_url and s.instance_url) and not s.internal_secret,
+        "INTERNAL_SECRET is unset: instances sharing REDIS_URL (INSTANCE_URL) sign their calls",
+    ),
+)
+# Every key and secret set must have at least MIN_SECRET_LENGTH characters in production:
+# the setting, and its values each with a label that is not secret (a merchant id).
+SECRET_SETTINGS: tuple[tuple[str, Callable[[Settings], list[tuple[str, str]]]], ...] = (
+    (
+        "API_KEYS",
+        lambda s: (
+            []
+            if s.demo_api_key
+            else [(f"the key of merchant {m}", k) for k, m in s.api_keys.items()]
+        ),
+    ),
+    ("ADMIN_API_KEY", lambda s: _alone(s.admin_api_key)),
+    ("SIGNATURE_SECRET", lambda s: _alone(s.signature_secret)),
+    (
+        "MERCHANT_SIGNATURE_SECRETS",
+        lambda s: [
+            (f"the secret of merchant {m}", v) for m, v in s.merchant_signature_secrets.items()
+        ],
+    ),
+    ("WEBHOOK_SECRET", lambda s: _alone(s.webhook_secret)),
+    ("VAULT_SECRET", lambda s: _alone(s.vault_secret)),
+    ("INTERNAL_SECRET", lambda s: _alone(s.internal_secret)),
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +218,8 @@ class Settings:
     shop_url: str = "https://shop.example.com"
     public_url: str | None = None
     shutdown_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 5.0
+    body_timeout_seconds: float = 10.0
     idempotency_ttl_seconds: int = 86400
     three_ds_acquirer_bin: str = "400000"
     three_ds_acquirer_country: str = "US"
@@ -146,6 +235,8 @@ class Settings:
     vault_enabled: bool = True
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 600
+    auth_failures_per_minute: int = 10
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     signature_secret: str | None = field(default=None, repr=False)
     merchant_signature_secrets: dict[str, str] = field(default_factory=dict, repr=False)
     signature_tolerance_seconds: int = 300
@@ -177,18 +268,12 @@ class Settings:
 
     def production_problems(self) -> list[str]:
         """Why this configuration must not serve production traffic (empty: it may)."""
-        problems = []
-        if self.demo_api_key or DEMO_API_KEY in self.api_keys:
-            problems.append("the demo API key is accepted: set API_KEYS")
-        if self.simulated_payments:
-            problems.append("simulated payments are on: set SIMULATED_PAYMENTS=false")
-        if self.vault_enabled and not self.vault_secret:
-            problems.append("the vault is enabled without VAULT_SECRET")
-        short_secret = len(self.internal_secret or "") < MIN_SECRET_LENGTH
-        if self.redis_url and self.instance_url and short_secret:
-            problems.append(f"INTERNAL_SECRET must be set, at least {MIN_SECRET_LENGTH} characters")
-        if self.webhook_url and not self.webhook_secret:
-            problems.append("WEBHOOK_URL is set without WEBHOOK_SECRET")
+        problems = [problem for unsafe, problem in PRODUCTION_RULES if unsafe(self)]
+        for name, values in SECRET_SETTINGS:
+            for label, value in values(self):
+                if len(value) < MIN_SECRET_LENGTH:
+                    what = f"{name}: {label}" if label else name
+                    problems.append(f"{what} is shorter than {MIN_SECRET_LENGTH} characters")
         return problems
 
     def psp_account(self, merchant_id: str) -> str:
@@ -204,7 +289,7 @@ class Settings:
         log_format = env.get("LOG_FORMAT", "json").strip().lower()
         if log_format not in ("json", "console"):
             raise SettingsError("LOG_FORMAT must be json or console")
-        app_env = env.get("APP_ENV", "development").strip().lower()
+        app_env = _app_env(env)
         raw_keys = env.get("API_KEYS", "").strip()
         shop_url = env.get("SHOP_URL", cls.shop_url).rstrip("/")
         if not shop_url.startswith(("http://", "https://")):
@@ -234,6 +319,8 @@ class Settings:
             shop_url=shop_url,
             public_url=(_url(env, "PUBLIC_URL") or "").rstrip("/") or None,
             shutdown_timeout_seconds=_float(env, "SHUTDOWN_TIMEOUT_SECONDS", 10.0),
+            keep_alive_seconds=_float(env, "KEEP_ALIVE_SECONDS", 5.0),
+            body_timeout_seconds=_float(env, "BODY_TIMEOUT_SECONDS", 10.0),
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
             three_ds_acquirer_bin=env.get("THREE_DS_ACQUIRER_BIN") or cls.three_ds_acquirer_bin,
             three_ds_acquirer_country=env.get("THREE_DS_ACQUIRER_COUNTRY")
@@ -255,6 +342,8 @@ class Settings:
             vault_secret=env.get("VAULT_SECRET") or None,
             rate_limit_per_minute=per_minute,
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", per_minute, minimum=1),
+            auth_failures_per_minute=_int(env, "AUTH_FAILURES_PER_MINUTE", 10, minimum=1),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             signature_secret=env.get("SIGNATURE_SECRET") or None,
             merchant_signature_secrets=parse_pairs(
                 env.get("MERCHANT_SIGNATURE_SECRETS", ""), "MERCHANT_SIGNATURE_SECRETS"

@@ -2,10 +2,11 @@
 the live actors and the supervision tree.
 
 Guarded by `Authorization: Bearer <ADMIN_API_KEY>` (separate from merchant keys);
-without that setting every admin route answers 404. Admin routes are not ACP
-routes: no API-Version, Idempotency-Key or request signature is asked for. The
-admin page (`admin_ui`) opens a few paths of its own, which authenticate with
-its cookie instead (`AdminGuard.open_paths`).
+without that setting every admin route answers 404. Wrong keys count against the
+caller's address (`throttle.py`: 429 with `Retry-After` past the limit). Admin
+routes are not ACP routes: no API-Version, Idempotency-Key or request signature is
+asked for. The admin page (`admin_ui`) opens a few paths of its own, which
+authenticate with its cookie instead (`AdminGuard.open_paths`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from agentic_commerce.http.codecs.v2026_04_17 import Codec2026
 from agentic_commerce.http.context import read_body
 from agentic_commerce.http.gateway import Call, SessionGateway, render_reply
 from agentic_commerce.http.responses import JSON_TYPE, json_response
+from agentic_commerce.http.throttle import AuthThrottle
 from agentic_commerce.store.base import OutboxEvent
 
 log = structlog.get_logger("agentic_commerce.admin")
@@ -69,6 +71,10 @@ class AdminGuard:
         self._key = key.encode() if key else None
         self._digest = hashlib.sha256(self._key).digest() if self._key else None
         self.open_paths: set[str] = set()
+
+    @property
+    def configured(self) -> bool:
+        return self._digest is not None
 
     def matches(self, key: str) -> bool:
         """Whether `key` is the admin key (digests compared, so in constant time)."""
@@ -163,14 +169,26 @@ def register_admin(
     guard: AdminGuard,
     storefront: Storefront,
     gateway: SessionGateway,
+    throttle: AuthThrottle,
 ) -> None:
     store = system.store
     codec = Codec2026(storefront)
 
     @app.before_request
     async def admin_only() -> None:
-        if request.path.startswith("/admin"):
-            guard.check(request.path, request.headers.get("Authorization"))
+        if not request.path.startswith("/admin"):
+            return
+        authorization = request.headers.get("Authorization")
+        if not guard.configured or request.path in guard.open_paths:
+            guard.check(request.path, authorization)  # 404 without a key; the page's paths pass
+            return
+        client = await throttle.admit()  # a guesser waits before its key is looked at
+        try:
+            guard.check(request.path, authorization)
+        except RequestRejected:
+            if authorization:  # no key sent: not a guess
+                await throttle.failed(client)
+            raise
 
     async def order_session(order_id: str) -> str:
         order = await store.load_order(order_id)

@@ -13,7 +13,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 from quart import Response, g, request
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 
 from agentic_commerce import metrics
 from agentic_commerce.actors.session import store_unavailable
@@ -26,6 +26,7 @@ from agentic_commerce.http.admin_ui import register_admin_ui
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.checkout import register_checkout
 from agentic_commerce.http.codecs.base import Storefront
+from agentic_commerce.http.connection import HTTPConnection
 from agentic_commerce.http.context import Gate, rate_limit_headers
 from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
 from agentic_commerce.http.errors import error_response
@@ -33,6 +34,7 @@ from agentic_commerce.http.gateway import SessionGateway, register_internal
 from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.service_routes import register_service_routes
 from agentic_commerce.http.signatures import Signatures
+from agentic_commerce.http.throttle import AuthThrottle
 from agentic_commerce.http.versions import Versions
 from agentic_commerce.store.base import StoreUnavailable
 
@@ -83,6 +85,8 @@ def create_app(system: ActorSystem) -> QuartTrio:
     settings = system.settings
     app = QuartTrio("agentic_commerce")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["BODY_TIMEOUT"] = settings.body_timeout_seconds  # from the request head on
+    app.asgi_http_class = HTTPConnection  # lets hypercorn close connections (see there)
     app.extensions["acs_system"] = system
     storefront = Storefront(
         shop_url=settings.shop_url,
@@ -101,7 +105,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
     idempotency = Idempotency(
         system.store,
         ttl_seconds=settings.idempotency_ttl_seconds,
-        claim_seconds=2 * settings.ask_timeout_seconds,
+        claims=system.claims,
     )
     signatures = Signatures(
         system.store,
@@ -110,6 +114,10 @@ def create_app(system: ActorSystem) -> QuartTrio:
         settings.signature_tolerance_seconds,
     )
     limit = Limit(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    per_minute = settings.auth_failures_per_minute
+    throttle = AuthThrottle(
+        system.store, Limit(per_minute, per_minute), system.clock, settings.trusted_proxies
+    )
     gate = Gate(
         ApiKeys(settings.api_keys),
         versions,
@@ -118,6 +126,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
         system.store,
         limit,
         system.clock,
+        throttle,
     )
 
     @app.before_request
@@ -130,9 +139,9 @@ def create_app(system: ActorSystem) -> QuartTrio:
     async def common_headers(response: Response) -> Response:
         if request.method != "GET":
             # Receive the whole body before answering, even when refusing early (401,
-            # 429, 503): quart-trio otherwise stops reading mid-request and hypercorn
-            # leaves the keep-alive connection's next request unanswered.
-            with contextlib.suppress(RequestEntityTooLarge):  # already answered with 413
+            # 429, 503): hypercorn closes a connection whose request body it has not
+            # fully received, so the client's next keep-alive request would fail.
+            with contextlib.suppress(HTTPException):  # 413, 408 or gone: already answered
                 await request.body
         observe(response.status_code)
         response.headers["Request-Id"] = g.get("request_id", "")
@@ -160,15 +169,24 @@ def create_app(system: ActorSystem) -> QuartTrio:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
-            status, "invalid_request"
-        )
-        message = {413: "The request body exceeds 1 MiB."}.get(status, error.name)
-        return error_response(
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            408: "request_timeout",
+            413: "request_too_large",
+        }.get(status, "invalid_request")
+        message = {
+            408: "The request body did not arrive in time.",
+            413: "The request body exceeds 1 MiB.",
+        }.get(status, error.name)
+        response = error_response(
             RequestRejected(code, message, None, status=status),
             g.get("codec", versions.newest),
             versions,
         )
+        if status == 408:  # the rest of the body is never read: this connection ends
+            response.headers["Connection"] = "close"
+        return response
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
@@ -192,8 +210,8 @@ def create_app(system: ActorSystem) -> QuartTrio:
     register_checkout(app, system, gate, gateway)
     register_internal(app, gateway)
     admin_guard = AdminGuard(settings.admin_api_key)
-    register_admin(app, system, admin_guard, storefront, gateway)
-    register_admin_ui(app, system, admin_guard)
+    register_admin(app, system, admin_guard, storefront, gateway, throttle)
+    register_admin_ui(app, system, admin_guard, throttle)
     if settings.vault_enabled:
         vault = Vault(system.store, settings, system.clock, vault_secret(settings))
         register_delegate_payment(app, vault, gate)

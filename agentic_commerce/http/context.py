@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 from quart import Response, g, request
@@ -23,6 +23,9 @@ from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.http.versions import Versions
 from agentic_commerce.store.base import Answer, Store
 
+if TYPE_CHECKING:  # it imports RateLimited from here
+    from agentic_commerce.http.throttle import AuthThrottle
+
 T = TypeVar("T")
 
 
@@ -34,8 +37,9 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class Gate:
-    """Every API request passes, in order: the API key (unauthenticated callers
-    learn nothing), the merchant's rate limit (keyed on the authenticated
+    """Every API request passes, in order: the throttle of failed credentials
+    (an address that guessed too many keys waits), the API key (unauthenticated
+    callers learn nothing), the merchant's rate limit (keyed on the authenticated
     merchant, never on a header a client controls), the API version, the body,
     and the request signature when the merchant has a signing secret."""
 
@@ -46,12 +50,16 @@ class Gate:
     store: Store
     limit: Limit
     clock: SystemClock
+    throttle: AuthThrottle
 
     async def enter(self) -> tuple[Caller, bytes]:
+        client = await self.throttle.admit()
         try:
             merchant = self.keys.merchant_for(request.headers.get("Authorization"))
         except RequestRejected as refused:
             metrics.AUTH_FAILURES.labels(refused.code).inc()
+            if refused.code != "missing_api_key":  # no key sent: not a guess
+                await self.throttle.failed(client)
             raise
         g.merchant = merchant  # for the request log
         decision = await self.store.rate_limit(f"merchant:{merchant}", self.limit, time.time())

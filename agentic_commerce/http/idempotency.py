@@ -6,7 +6,9 @@
   carries `Idempotent-Replayed: true`; a different body gets 422
   `idempotency_conflict`; a retry while the first request runs gets 409
   `idempotency_in_flight` with `Retry-After` (2025-09-29 answers the same case
-  with its `request_not_idempotent` type).
+  with its `request_not_idempotent` type). The in-flight claim is renewed while
+  the request runs and lapses about one `LEASE_TTL_SECONDS` after its process
+  died (see `actors/claims.py`).
 - Keys are scoped to (merchant, method, path). Bodies compare by an RFC 8785
   canonical JSON fingerprint: key order and `1.0` vs `1` do not matter, `null`
   differs from absent, array order matters.
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -26,8 +29,9 @@ import orjson
 import rfc8785
 
 from agentic_commerce import metrics
+from agentic_commerce.actors.claims import Claims
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.store.base import Answer, IdempotencyRecord, Store
+from agentic_commerce.store.base import Answer, IdempotencyRecord, Store, StoreError
 
 MAX_KEY_LENGTH = 255
 KEY_REQUIRED_FROM = "2026-04-17"
@@ -67,10 +71,10 @@ class InFlight(RequestRejected):
 
 
 class Idempotency:
-    def __init__(self, store: Store, ttl_seconds: float, claim_seconds: float) -> None:
+    def __init__(self, store: Store, ttl_seconds: float, claims: Claims) -> None:
         self.store = store
         self.ttl_seconds = ttl_seconds
-        self.claim_seconds = claim_seconds
+        self.claims = claims
 
     @staticmethod
     def key_of(header: str | None, version: str) -> str | None:
@@ -112,12 +116,14 @@ class Idempotency:
         scope = f"{partition}{SEPARATOR}{merchant_id}{SEPARATOR}{method}{SEPARATOR}{path}"
         scope += f"{SEPARATOR}{key}"
         digest = fingerprint(raw)
-        begun = await self.store.begin_idempotency(scope, self.claim_seconds)
+        holder = self.claims.new_holder()
+        begun = await self.store.begin_idempotency(scope, holder, self.claims.ttl)
         if isinstance(begun, IdempotencyRecord):
             return self._replay(begun, digest, version)
         if not begun:
             metrics.IDEMPOTENCY.labels("in_flight").inc()
             raise InFlight(version)
+        self.claims.held(scope, holder)
         try:
             answer = Answer(scope, digest, status, time.time() + self.ttl_seconds, render)
             try:
@@ -139,7 +145,11 @@ class Idempotency:
             metrics.IDEMPOTENCY.labels("stored").inc()
             return Outcome(status, body)
         finally:
-            await self.store.release_idempotency(scope)
+            self.claims.done(scope)
+            # Unreleased (store down), the claim lapses within its TTL: not worth
+            # turning an answered request into a 503.
+            with contextlib.suppress(StoreError):
+                await self.store.release_idempotency(scope, holder)
 
     @staticmethod
     def _replay(stored: IdempotencyRecord, digest: str, version: str) -> Outcome:

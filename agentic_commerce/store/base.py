@@ -112,6 +112,23 @@ class StockLevel:
         return self.on_hand - self.reserved
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An instance registered on the store: `lone` when it runs without an
+    instance URL (nobody can forward to it, so it must be the only one)."""
+
+    instance_id: str
+    url: str | None
+
+    @property
+    def lone(self) -> bool:
+        return self.url is None
+
+    @property
+    def name(self) -> str:
+        return f"{'lone' if self.lone else 'shared'}:{self.instance_id}"
+
+
 class Store(abc.ABC):
     """One interface for the memory and Redis stores."""
 
@@ -136,14 +153,23 @@ class Store(abc.ABC):
         """Record an answer that came with no state change (a refusal, a no-op)."""
 
     @abc.abstractmethod
-    async def begin_idempotency(self, scope: str, ttl_seconds: float) -> IdempotencyRecord | bool:
+    async def begin_idempotency(
+        self, scope: str, holder: str, ttl_seconds: float
+    ) -> IdempotencyRecord | bool:
         """Start answering a key, in one step: its stored answer when there is one;
-        else True once the key is marked in flight here, False when another request
-        holds it. The mark lapses after `ttl_seconds`, so a process that dies cannot
-        block a key."""
+        else True once the key is claimed by `holder`, False when another request
+        holds it. The claim lapses after `ttl_seconds` unless its holder renews it,
+        so a process that dies blocks a key for one TTL at most."""
 
     @abc.abstractmethod
-    async def release_idempotency(self, scope: str) -> None: ...
+    async def renew_idempotency(
+        self, claims: Sequence[tuple[str, str]], ttl_seconds: float
+    ) -> list[str]:
+        """Extend the (scope, holder) claims still held; returns the scopes lost."""
+
+    @abc.abstractmethod
+    async def release_idempotency(self, scope: str, holder: str) -> None:
+        """Drop the claim if `holder` still holds it (a lapsed claim may be another's)."""
 
     # inventory -----------------------------------------------------------
     @abc.abstractmethod
@@ -188,6 +214,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
         """Count one request against `key`'s GCRA bucket (atomically)."""
+
+    @abc.abstractmethod
+    async def peek_rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
+        """The decision `rate_limit` would make at `now`, counting nothing."""
 
     @abc.abstractmethod
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
@@ -256,8 +286,15 @@ class Store(abc.ABC):
     async def release_lease(self, session_id: str, instance_id: str) -> None:
         return None
 
-    async def register_instance(self, instance_id: str, url: str, ttl: float) -> None:
-        """Announce (and keep announcing) where an instance takes forwarded requests."""
+    async def join(self, member: Member, ttl: float) -> str | None:
+        """Register (or renew) a live instance for `ttl` seconds, with its internal URL
+        when it has one; None once registered, else the registered member that
+        forbids it: a lone instance shares the store with nobody, and nobody joins
+        while a lone one is registered. A single-process store has no one to meet."""
+        return None
+
+    async def leave(self, member: Member) -> None:
+        """Unregister at a clean stop, so a restart need not wait for the TTL."""
         return None
 
     async def instance_url(self, instance_id: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -36,7 +36,7 @@ class MemoryStore(Store):
         self._sessions: dict[str, Session] = {}
         self._orders: dict[str, Order] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
-        self._claims: dict[str, float] = {}
+        self._claims: dict[str, tuple[str, float]] = {}  # scope: (holder, lapses at)
         self._writes = 0
         self._vault: dict[str, VaultToken] = {}
         self._tats: dict[str, float] = {}
@@ -92,19 +92,35 @@ class MemoryStore(Store):
             for scope in [s for s, r in self._idempotency.items() if r.expires_at <= now]:
                 del self._idempotency[scope]
 
-    async def begin_idempotency(self, scope: str, ttl_seconds: float) -> IdempotencyRecord | bool:
+    async def begin_idempotency(
+        self, scope: str, holder: str, ttl_seconds: float
+    ) -> IdempotencyRecord | bool:
         stored = await self.load_idempotency(scope)
         if stored is not None:
             return stored
         now = time.monotonic()
         held = self._claims.get(scope)
-        if held is not None and held > now:
+        if held is not None and held[1] > now:
             return False
-        self._claims[scope] = now + ttl_seconds
+        self._claims[scope] = (holder, now + ttl_seconds)
         return True
 
-    async def release_idempotency(self, scope: str) -> None:
-        self._claims.pop(scope, None)
+    async def renew_idempotency(
+        self, claims: Sequence[tuple[str, str]], ttl_seconds: float
+    ) -> list[str]:
+        now, lost = time.monotonic(), []
+        for scope, holder in claims:
+            held = self._claims.get(scope)
+            if held is None or held[0] != holder or held[1] <= now:
+                lost.append(scope)
+            else:
+                self._claims[scope] = (holder, now + ttl_seconds)
+        return lost
+
+    async def release_idempotency(self, scope: str, holder: str) -> None:
+        held = self._claims.get(scope)
+        if held is not None and held[0] == holder:
+            del self._claims[scope]
 
     async def put_vault_token(
         self, token: VaultToken, idempotency: IdempotencyRecord | None
@@ -126,6 +142,9 @@ class MemoryStore(Store):
     async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
         decision, self._tats[key] = decide(limit, self._tats.get(key), now)
         return decision
+
+    async def peek_rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
+        return decide(limit, self._tats.get(key), now)[0]
 
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         now = time.monotonic()

@@ -32,13 +32,15 @@ Redis Cluster slot, so its commit is one script:
     acs:{<sid>}:ev:doc / :ev:meta hash  id -> event JSON / "state ready_µs lease_µs"
     acs:{<sid>}:held              set   products the holder (a session) may hold
     acs:{<partition>}:idem:<scope>   idempotency record (expires with it)
-    acs:{<partition>}:claim:<scope>  in-flight claim (SET NX PX)
+    acs:{<partition>}:claim:<scope>  in-flight claim: its holder (SET NX PX, renewed)
     acs:{stock:<product>}         hash  on_hand, reserved, h:<holder> -> units
     acs:{<token id>}:token        hash  doc (JSON), by (the consuming session)
     acs:expiry                    zset  open session ids by expires_at (µs)
     acs:holds                     zset  holders by the time of their last hold
     acs:order:<order id>          the session id holding the order
     acs:rl:<key> / acs:sig:<sig>  GCRA TAT / replay cache entry (expiring)
+    acs:members                   zset  live instances ('lone:'/'shared:' + id) by lapse time
+    acs:instance:<id>             an instance's internal URL (expiring)
     acs:{outbox}:all|live|delivered|dead   zsets of event ids by creation sequence
     acs:{outbox}:where            hash  event id -> session id
     acs:{outbox}:due / :touched   zset / hash  session id -> when its head event is
@@ -83,6 +85,7 @@ from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
 from agentic_commerce.store.base import (
     Commit,
     IdempotencyRecord,
+    Member,
     OutboxEvent,
     StockLevel,
     Store,
@@ -104,6 +107,7 @@ ONE_US = timedelta(microseconds=1)
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)
 
 EXPIRY = "acs:expiry"
+MEMBERS_KEY = "acs:members"
 HOLDS = "acs:holds"
 OUTBOX_ALL = "acs:{outbox}:all"
 OUTBOX_LIVE = "acs:{outbox}:live"
@@ -345,12 +349,27 @@ return ''
 """)
 
 IDEMPOTENCY_BEGIN = Script("""
--- KEYS: record, claim (one slot). ARGV: claim ttl ms.
+-- KEYS: record, claim (one slot). ARGV: holder, claim ttl ms.
 -- Returns the stored record, else 1 once claimed, else 0 (another request holds it).
 local record = redis.call('GET', KEYS[1])
 if record then return record end
-if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[1]) then return 1 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
+""")
+INSTANCE_JOIN = Script("""
+-- KEYS: members (a sorted set: member name -> lapse time, ms of Redis' clock).
+-- ARGV: member ('lone:<id>' or 'shared:<id>'), ttl ms.
+-- Returns '' once registered, else the live member that forbids it: a lone member
+-- shares the store with nobody, and nobody joins while a lone one is live.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local lone = string.sub(ARGV[1], 1, 5) == 'lone:'
+for _, other in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if other ~= ARGV[1] and (lone or string.sub(other, 1, 5) == 'lone:') then return other end
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return ''
 """)
 LEASE_ACQUIRE = Script("""
 -- KEYS: lease. ARGV: instance, ttl ms. Returns '' when the caller holds it, else the holder.
@@ -499,9 +518,12 @@ class RedisStore(Store):
     async def put_idempotency(self, record: IdempotencyRecord) -> None:
         await self._call(partial(_put_record, record=record))
 
-    async def begin_idempotency(self, scope: str, ttl_seconds: float) -> IdempotencyRecord | bool:
+    async def begin_idempotency(
+        self, scope: str, holder: str, ttl_seconds: float
+    ) -> IdempotencyRecord | bool:
         keys = [_idempotency_key(scope), _idempotency_key(scope, "claim")]
-        answer = await self._call(lambda r: IDEMPOTENCY_BEGIN(r, keys, [_ms(ttl_seconds)]))
+        args = [holder, _ms(ttl_seconds)]
+        answer = await self._call(lambda r: IDEMPOTENCY_BEGIN(r, keys, args))
         if isinstance(answer, bytes | str) and answer not in (b"", ""):
             record = decode(IdempotencyRecord, answer)
             if record.expires_at > time.time():
@@ -509,8 +531,22 @@ class RedisStore(Store):
             return False  # expiring this very moment: let the caller retry
         return bool(answer)
 
-    async def release_idempotency(self, scope: str) -> None:
-        await self._call(lambda r: r.delete(_idempotency_key(scope, "claim")))
+    async def renew_idempotency(
+        self, claims: Sequence[tuple[str, str]], ttl_seconds: float
+    ) -> list[str]:
+        def job(r: Client) -> list[str]:
+            pipe = r.pipeline(transaction=False)
+            for scope, holder in claims:
+                key = _idempotency_key(scope, "claim")
+                LEASE_CAS(pipe, [key], [holder, holder, _ms(ttl_seconds)])
+            kept = pipe.execute()
+            return [scope for (scope, _), ok in zip(claims, kept, strict=True) if not ok]
+
+        return await self._call(job) if claims else []
+
+    async def release_idempotency(self, scope: str, holder: str) -> None:
+        key = _idempotency_key(scope, "claim")
+        await self._call(lambda r: LEASE_CAS(r, [key], [holder, "", "0"]))
 
     # inventory -----------------------------------------------------------------------
     async def seed_stock(self, levels: Mapping[str, int]) -> None:
@@ -611,6 +647,10 @@ class RedisStore(Store):
         tat = float(before) if before else None
         return decide(limit, tat, now)[0]
 
+    async def peek_rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
+        stored = await self._call(lambda r: r.get(f"acs:rl:{key}"))
+        return decide(limit, float(stored) if stored else None, now)[0]
+
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         ttl = max(1, math.ceil(ttl_seconds * 1000))
         return bool(await self._call(lambda r: r.set(f"acs:sig:{signature}", 1, nx=True, px=ttl)))
@@ -644,9 +684,25 @@ class RedisStore(Store):
         args = [instance_id, "", "0"]
         await self._call(lambda r: LEASE_CAS(r, [_lease_key(session_id)], args))
 
-    async def register_instance(self, instance_id: str, url: str, ttl: float) -> None:
-        key = f"acs:instance:{instance_id}"
-        await self._call(lambda r: r.set(key, url, px=_ms(ttl)))
+    async def join(self, member: Member, ttl: float) -> str | None:
+        def job(r: Client) -> str | None:
+            refused = INSTANCE_JOIN(r, [MEMBERS_KEY], [member.name, _ms(ttl)])
+            if refused:
+                return _text(refused)
+            if member.url is not None:
+                r.set(f"acs:instance:{member.instance_id}", member.url, px=_ms(3 * ttl))
+            return None
+
+        return await self._call(job)
+
+    async def leave(self, member: Member) -> None:
+        def job(r: Client) -> None:
+            pipe = r.pipeline(transaction=False)
+            pipe.zrem(MEMBERS_KEY, member.name)
+            pipe.delete(f"acs:instance:{member.instance_id}")
+            pipe.execute()
+
+        await self._call(job)
 
     async def instance_url(self, instance_id: str) -> str | None:
         raw = await self._call(lambda r: r.get(f"acs:instance:{instance_id}"))

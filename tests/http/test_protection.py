@@ -262,8 +262,14 @@ def test_production_refuses_unsafe_settings() -> None:
     ).production_problems()
     assert any("SIMULATED_PAYMENTS" in p for p in risky)
     assert any("VAULT_SECRET" in p for p in risky)
-    safe = Settings.from_env(
-        {"APP_ENV": "production", "API_KEYS": "k_live:m1", "VAULT_ENABLED": "false"}
+    safe = Settings.from_env(  # tests/unit/test_settings.py has the full set of rules
+        {
+            "APP_ENV": "production",
+            "API_KEYS": "k_live_0123456789abcdef0123:m1",
+            "REDIS_URL": "redis://localhost:6379/0",
+            "STRIPE_SECRET_KEY": "sk_live_x",
+            "VAULT_ENABLED": "false",
+        }
     )
     assert safe.production_problems() == []
     with pytest.raises(SettingsError):
@@ -288,7 +294,9 @@ async def test_integers_beyond_64_bits_are_400(
 
 
 @pytest.mark.parametrize("secret", [None, "internal-secret-of-at-least-24-chars"])
-@pytest.mark.parametrize("timestamp", ["abc", "", "1e999", "nan", "-inf", "17000000000000000000000"])
+@pytest.mark.parametrize(
+    "timestamp", ["abc", "", "1e999", "nan", "-inf", "17000000000000000000000"]
+)
 async def test_internal_calls_with_a_malformed_timestamp_are_forbidden(
     client_with: ClientWith, secret: str | None, timestamp: str
 ) -> None:

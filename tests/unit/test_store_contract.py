@@ -32,6 +32,7 @@ from agentic_commerce.store import memory
 from agentic_commerce.store.base import (
     Commit,
     IdempotencyRecord,
+    Member,
     OutboxEvent,
     Store,
     VersionConflict,
@@ -191,13 +192,43 @@ def test_an_expired_record_is_not_returned(store: Store) -> None:
 def test_idempotency_claims(store: Store) -> None:
     stored = record("cs_1\x1fdone", time.time() + 60)
     run(store.put_idempotency(stored))
-    assert run(store.begin_idempotency("cs_1\x1fdone", 30)) == stored  # answered: replay
-    assert run(store.begin_idempotency("cs_1\x1fk", 30)) is True
-    assert run(store.begin_idempotency("cs_1\x1fk", 30)) is False  # in flight elsewhere
-    assert run(store.begin_idempotency("cs_1\x1fother", 30)) is True
-    run(store.release_idempotency("cs_1\x1fk"))
-    assert run(store.begin_idempotency("cs_1\x1fk", 30)) is True
-    run(store.release_idempotency("never-claimed"))
+    assert run(store.begin_idempotency("cs_1\x1fdone", "a", 30)) == stored  # answered: replay
+    assert run(store.begin_idempotency("cs_1\x1fk", "a", 30)) is True
+    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is False  # in flight elsewhere
+    assert run(store.begin_idempotency("cs_1\x1fother", "a", 30)) is True
+    run(store.release_idempotency("cs_1\x1fk", "b"))  # not b's: kept
+    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is False
+    run(store.release_idempotency("cs_1\x1fk", "a"))
+    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is True
+    run(store.release_idempotency("never-claimed", "a"))
+
+
+def test_idempotency_claims_are_renewed_by_their_holder_only(store: Store) -> None:
+    assert run(store.begin_idempotency("cs_1\x1fk", "a", 30)) is True
+    assert run(store.begin_idempotency("cs_1\x1fj", "a", 30)) is True
+    lost = run(store.renew_idempotency([("cs_1\x1fk", "a"), ("cs_1\x1fj", "z")], 30))
+    assert lost == ["cs_1\x1fj"]
+    assert run(store.renew_idempotency([("cs_1\x1fnever", "a")], 30)) == ["cs_1\x1fnever"]
+    assert run(store.renew_idempotency([], 30)) == []
+    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is False
+
+
+def test_a_lone_member_shares_the_store_with_nobody(store: Store) -> None:
+    lone, shared, other = Member("i1", None), Member("i2", "http://b"), Member("i3", "http://c")
+    if not store.durable:  # one process: nobody to meet
+        assert run(store.join(lone, 30)) is None and run(store.join(shared, 30)) is None
+        return
+    assert run(store.join(shared, 30)) is None
+    assert run(store.join(other, 30)) is None  # instances with URLs work together
+    assert run(store.instance_url("i2")) == "http://b"
+    assert run(store.join(lone, 30)) in ("shared:i2", "shared:i3")
+    run(store.leave(shared))
+    run(store.leave(other))
+    assert run(store.instance_url("i2")) is None
+    assert run(store.join(lone, 30)) is None
+    assert run(store.join(lone, 30)) is None  # renewing
+    assert run(store.join(shared, 30)) == "lone:i1"
+    assert run(store.join(Member("i4", None), 30)) == "lone:i1"
 
 
 # expiry index ------------------------------------------------------------------------
@@ -622,8 +653,8 @@ def test_memory_claims_lapse(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeTime(500.0)
     monkeypatch.setattr(memory, "time", clock)
     store = MemoryStore()
-    assert run(store.begin_idempotency("k", 30)) is True
+    assert run(store.begin_idempotency("k", "a", 30)) is True
     clock.now = 529.9
-    assert run(store.begin_idempotency("k", 30)) is False
+    assert run(store.begin_idempotency("k", "b", 30)) is False
     clock.now = 530.0  # a claim lapses: a dead process cannot block a key for ever
-    assert run(store.begin_idempotency("k", 30)) is True
+    assert run(store.begin_idempotency("k", "b", 30)) is True

@@ -3,8 +3,10 @@
 People sign in with the admin key through a form; the answer is an HttpOnly,
 SameSite=Strict cookie (`PageCookie`, never the key). The page's script polls
 `/admin/ui/state`, the only data route that accepts the cookie; the JSON API in
-`admin.py` keeps asking for the Bearer header. Static files are served from memory
-with a strict Content-Security-Policy (scripts and styles from 'self' only).
+`admin.py` keeps asking for the Bearer header. Wrong keys in the form count against
+the address (`throttle.py`): past the limit the form answers 429 with `Retry-After`
+without looking at the key. Static files are served from memory with a strict
+Content-Security-Policy (scripts and styles from 'self' only).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from agentic_commerce.http.admin import AdminGuard, actor_json, event_json
 from agentic_commerce.http.admin_ui.cookie import COOKIE_NAME, COOKIE_PATH, PageCookie
 from agentic_commerce.http.codecs.base import timestamp
 from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.throttle import AuthThrottle, AuthThrottled
 
 HTML_TYPE = "text/html; charset=utf-8"
 ASSET_TYPES = {
@@ -36,6 +39,9 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 LOGIN_FAILED = '<p class="error" role="alert">Sign-in failed.</p>'
+LOGIN_THROTTLED = (
+    '<p class="error" role="alert">Too many failed sign-ins from this address; try again later.</p>'
+)
 MAX_ACTORS_SHOWN = 500
 RECENT_EVENTS = 20
 EVENT_SCAN = 1000  # the store lists oldest first: the newest are picked from this many
@@ -67,7 +73,9 @@ async def dashboard_state(system: ActorSystem) -> dict[str, Any]:
     }
 
 
-def register_admin_ui(app: Quart, system: ActorSystem, guard: AdminGuard) -> None:
+def register_admin_ui(
+    app: Quart, system: ActorSystem, guard: AdminGuard, throttle: AuthThrottle
+) -> None:
     cookie = PageCookie(guard)
     login = Template(static_file("login.html").decode())
     dashboard = static_file("dashboard.html")
@@ -93,8 +101,15 @@ def register_admin_ui(app: Quart, system: ActorSystem, guard: AdminGuard) -> Non
 
     @app.post("/admin/login")
     async def sign_in() -> Response:
+        try:
+            client = await throttle.admit()  # a guesser waits before its key is looked at
+        except AuthThrottled as throttled:
+            response = page(login.substitute(error=LOGIN_THROTTLED), status=429)
+            response.headers["Retry-After"] = str(throttled.retry_after)
+            return response
         form = await request.form
         if not guard.matches(form.get("key", "")):
+            await throttle.failed(client)
             return page(login.substitute(error=LOGIN_FAILED), status=401)
         response = back_to_page()
         response.set_cookie(
