@@ -501,6 +501,26 @@ async def test_sessions_expire_after_a_restart(
         assert (await second.create("cs_new", ("usb_c_cable", 3))).quote.ready
 
 
+async def test_a_commit_that_loses_the_version_race_is_retryable(
+    autojump_clock: trio.testing.MockClock, store_factory: StoreFactory
+) -> None:
+    """Two actors of one session (a stale one that never heard of the newer
+    commit): the stale writer's commit is refused by the version check and
+    answered 503 with Retry-After, not a crash; its retry sees the newer state."""
+    store = store_factory()
+    clock = TrioClock(START)
+    async with running(store, clock) as a, running(store, clock) as b:
+        await a.create("cs_v", ("usb_c_cable", 1))
+        assert view(await b.get("cs_v")).session.version == 1
+        notes = view(await b.update("cs_v", UpdateSession(order_notes="from b")))
+        assert notes.session.version == 2
+        lost = rejected(await a.update("cs_v", UpdateSession(order_notes="from a")), "unavailable")
+        assert (lost.status, lost.retry_after) == (503, 1)
+        assert view(await b.get("cs_v")).session.order_notes == "from b"
+        retried = view(await a.update("cs_v", UpdateSession(order_notes="from a")))
+        assert (retried.session.version, retried.session.order_notes) == (3, "from a")
+
+
 # crashes ---------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ killed while its charge is at Stripe."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -206,3 +207,47 @@ async def test_owner_killed_while_its_charge_is_at_stripe_charges_once(
         (key,) = {create.idempotency_key for create in fake.creates()}  # A's and B's
         assert len(fake.creates()) == 2 and (key or "").startswith(f"acp-complete-{session_id}-")
         await assert_one_order_everywhere(setup, session_id, order_id)
+
+
+async def test_a_retry_after_the_instance_died_mid_request_proceeds_within_a_lease_ttl(
+    own_redis: RedisServer,
+) -> None:
+    """The agent's complete reaches the owner, which dies with the charge open at
+    Stripe (its Idempotency-Key claim stays behind). The agent retries the same key
+    on another instance, honouring Retry-After: it completes within about one lease
+    TTL of the death (the claim lapses with its holder), with one PaymentIntent."""
+    async with three_instances(own_redis) as setup:
+        fake = setup.fake
+        session_id, _total = await ready_session(setup.clients[0])  # instance 0 runs it
+        path = f"/checkout_sessions/{session_id}/complete"
+        headers = post_headers()  # one Idempotency-Key for every attempt
+        fake.gate = trio.Event()
+
+        async def first_attempt() -> None:
+            with contextlib.suppress(httpx.TransportError):
+                await setup.clients[0].post(path, json=pay(TOKEN), headers=headers)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first_attempt)
+            await fake.wait_in_flight(1)
+            await trio.to_thread.run_sync(setup.cluster.instances[0].kill)
+        died = trio.current_time()
+        fake.gate.set()
+
+        statuses = []
+        with trio.fail_after(30):
+            while True:
+                response = await setup.clients[1].post(path, json=pay(TOKEN), headers=headers)
+                statuses.append(response.status_code)
+                if response.status_code not in RETRYABLE:
+                    break
+                assert response.headers["Retry-After"] == "1"
+                await trio.sleep(1)
+        waited = trio.current_time() - died
+        assert statuses[-1] == 200, (statuses, response.text)
+        check(Reply(200, response.json(), waited))
+        assert response.json()["status"] == "completed"
+        assert waited < 2 * LEASE_TTL + 2, (waited, statuses)  # not ASK_TIMEOUT-scale
+        (intent,) = intents_of(fake, session_id)
+        assert intent["status"] == "succeeded"
+        await assert_one_order_everywhere(setup, session_id, response.json()["order"]["id"])
