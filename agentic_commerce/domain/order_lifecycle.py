@@ -1,8 +1,14 @@
-"""An order's life after checkout (pure): status moves forward only, refunds never
-exceed what was charged.
+"""An order's life after checkout (pure): every status change in one table.
 
-    created -> confirmed -> shipped -> completed
-    canceled from any status before completed; skipping forward is allowed.
+Rules:
+1. Nothing else changes an order's status; `change_status` applies only what
+   `TRANSITIONS` lists for the order's status (409 `invalid_transition` otherwise).
+2. Statuses only move forward: created -> confirmed -> shipped -> completed, and
+   skipping forward is allowed (a merchant may ship without confirming first).
+3. `canceled` is reachable from every status before `completed`.
+4. `completed` and `canceled` are final: no row leaves them.
+5. Refunds are not status changes: any order may be refunded (`add_refund`), and
+   the refunds of an order never exceed what was charged.
 """
 
 from __future__ import annotations
@@ -15,15 +21,20 @@ from agentic_commerce.domain.model import Order, Refund, Shipment
 
 FORWARD = ("created", "confirmed", "shipped", "completed")
 STATUSES = (*FORWARD, "canceled")
+FINAL = frozenset({"completed", "canceled"})
 REFUND_TYPES = ("original_payment", "store_credit")
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "created": frozenset({"confirmed", "shipped", "completed", "canceled"}),
+    "confirmed": frozenset({"shipped", "completed", "canceled"}),
+    "shipped": frozenset({"completed", "canceled"}),
+    "completed": frozenset(),
+    "canceled": frozenset(),
+}
 
 
 def allowed(current: str, target: str) -> bool:
-    if current in ("completed", "canceled"):
-        return False
-    if target == "canceled":
-        return True
-    return target in FORWARD and FORWARD.index(target) > FORWARD.index(current)
+    return target in TRANSITIONS.get(current, frozenset())
 
 
 def change_status(order: Order, status: str, shipment: Shipment | None, now: datetime) -> Order:

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.model import Order, Payment, Shipment, Total
-from agentic_commerce.domain.order_lifecycle import STATUSES, add_refund, allowed, change_status
+from agentic_commerce.domain.order_lifecycle import (
+    FINAL,
+    FORWARD,
+    STATUSES,
+    TRANSITIONS,
+    add_refund,
+    allowed,
+    change_status,
+)
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -70,3 +78,17 @@ def test_refunds_never_exceed_the_charge(amounts: list[int]) -> None:
 
 def test_statuses_cover_the_table() -> None:
     assert set(STATUSES) == {"created", "confirmed", "shipped", "completed", "canceled"}
+
+
+def test_the_table_holds_the_rules_written_at_its_top() -> None:
+    """Forward only (skips allowed), cancel before completion, nothing leaves a final status."""
+    assert set(TRANSITIONS) == set(STATUSES)
+    for current in STATUSES:
+        for target in STATUSES:
+            forward = (
+                current in FORWARD
+                and target in FORWARD
+                and FORWARD.index(target) > FORWARD.index(current)
+            )
+            expected = current not in FINAL and (forward or target == "canceled")
+            assert allowed(current, target) is expected, (current, target)
