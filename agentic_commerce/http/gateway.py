@@ -251,8 +251,10 @@ class SessionGateway:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             timeout = httpx.Timeout(self.timeout + 5, connect=CONNECT_TIMEOUT_SECONDS)
-            # Idle connections close soon: a peer shutting down gracefully waits for them.
-            limits = httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+            # A pooled connection expires well before the owner's keep-alive timeout
+            # (KEEP_ALIVE_SECONDS) closes it: a forwarded call never races that close.
+            expiry = min(KEEPALIVE_SECONDS, self.system.settings.keep_alive_seconds / 2)
+            limits = httpx.Limits(keepalive_expiry=expiry)
             self._client = httpx.AsyncClient(timeout=timeout, limits=limits)
         return self._client
 

@@ -144,9 +144,6 @@ def workers(own_redis: RedisServer) -> Iterator[Workers]:
         "RATE_LIMIT_PER_MINUTE": "1000000",
         "LOG_LEVEL": "warning",
         "LEASE_TTL_SECONDS": str(LEASE_TTL),
-        # Workers that forwarded to each other hold idle keep-alive connections both
-        # ways, and hypercorn under quart-trio waits for them until this timeout.
-        "SHUTDOWN_TIMEOUT_SECONDS": "3",
         "TMPDIR": str(tmp / "t"),  # where the parent makes its metrics directory
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
