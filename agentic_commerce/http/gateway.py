@@ -109,8 +109,9 @@ def _signed(secret: str | None, timestamp: str, signature: str, body: bytes) -> 
     return hmac.compare_digest(signature, _sign(secret, timestamp, body))
 
 
-def refusal_from(status: int, body: bytes) -> RequestRejected:
-    """A refusal the owner rendered, raised again here (same status and fields)."""
+def refusal_from(status: int, body: bytes, retry_after: str | None = None) -> RequestRejected:
+    """A refusal the owner rendered, raised again here (same status, fields and
+    `Retry-After`: a retryable answer stays retryable across the hop)."""
     error = orjson.loads(body)
     return RequestRejected(
         error.get("code", "error"),
@@ -118,6 +119,7 @@ def refusal_from(status: int, body: bytes) -> RequestRejected:
         error.get("param"),
         status=status,
         type=error.get("type", "processing_error"),
+        retry_after=int(retry_after) if retry_after and retry_after.isdigit() else None,
     )
 
 
@@ -245,7 +247,9 @@ class SessionGateway:
         if not response.headers.get("X-ACS-Handled"):
             raise OwnerSilent()
         if response.status_code >= 400:
-            raise refusal_from(response.status_code, response.content)
+            raise refusal_from(
+                response.status_code, response.content, response.headers.get("Retry-After")
+            )
         return response.content
 
     def _http(self) -> httpx.AsyncClient:
@@ -321,10 +325,13 @@ def register_internal(app: Quart, gateway: SessionGateway) -> None:
         try:
             view = await gateway.ask_local(session_id, build_message(call, codec, answer))
         except RequestRejected as refused:
+            headers = dict(handled)
+            if refused.retry_after is not None:
+                headers["Retry-After"] = str(refused.retry_after)
             return Response(
                 orjson.dumps(codec.render_error(refused)),
                 refused.status,
-                headers=handled,
+                headers=headers,
                 content_type=JSON_TYPE,
             )
         if answer is not None and answer.body is not None:

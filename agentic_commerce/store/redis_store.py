@@ -59,8 +59,11 @@ Readers check each entry against its slot (`due_sessions` reads the session,
 session's order) and clean up: an entry is dropped when the truth says it is
 not needed, and an entry without any truth only once it is older than
 `INTENT_GRACE_SECONDS` (its write can no longer be in flight). The price of the
-superset is a wasted check now and then; the price of a stale due time (a claim
-racing a commit) is a delayed webhook, at most the grace period.
+superset is a wasted check now and then. A claim racing a commit (it finds the
+intent but not yet the events, and puts the session off by the grace period) is
+undone by the commit's last step, which marks the session due now with a score
+that claim never read; only a process dying right before that step leaves the
+delivery late, by the grace period at most.
 """
 
 from __future__ import annotations
@@ -497,8 +500,16 @@ class RedisStore(Store):
             args += [event.id, encode(event), _meta(event)]
         if not COMMIT(r, keys, args):
             raise VersionConflict(sid)
+        after = r.pipeline(transaction=False)
         if apart is not None:
-            _put_record(r, apart)
+            _put_record(after, apart)
+        if commit.events:
+            # Due now, with a score no claim has read: one that ran between the intent
+            # and the commit found nothing yet, and its settle (a compare-and-set on
+            # the score it read) would otherwise put the delivery off by the grace.
+            after.zadd(OUTBOX_DUE, {sid: -_wall_us()}, lt=True)
+        if len(after):
+            after.execute()
 
     async def load_order(self, order_id: str) -> Order | None:
         def job(r: Client) -> Order | None:

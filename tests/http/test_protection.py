@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
@@ -16,8 +17,10 @@ import trio
 
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings, SettingsError
+from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.app import create_app
 from agentic_commerce.http.codecs.v2026_04_17 import Codec2026
+from agentic_commerce.http.gateway import SessionGateway, _sign, refusal_from
 from agentic_commerce.http.signatures import digest, sign
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import ADDRESS, VERSIONS, AcpClient, address_update, create_body
@@ -310,3 +313,36 @@ async def test_internal_calls_with_a_malformed_timestamp_are_forbidden(
             headers={"X-ACS-Timestamp": timestamp, "X-ACS-Signature": "0" * 64},
         )
     assert reply.status == 403
+
+
+async def test_a_retryable_refusal_keeps_retry_after_across_the_forwarding_hop(
+    client_with: ClientWith, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner's 503 reaches the instance that forwarded the call with its
+    `Retry-After`, and that instance raises it again with the same retry hint."""
+    secret = "internal-secret-of-at-least-24-chars"
+
+    async def busy(self: SessionGateway, session_id: str, message: object) -> None:
+        raise RequestRejected(
+            "unavailable", "Busy.", None, status=503, type="service_unavailable", retry_after=1
+        )
+
+    monkeypatch.setattr(SessionGateway, "ask_local", busy)
+    payload = orjson.dumps(
+        {"kind": "get", "version": NEW, "merchant_id": "merchant_demo", "raw": "", "answer": None}
+    )
+    stamp = str(int(time.time()))
+    async with client_with(internal_secret=secret) as acp:
+        reply = await acp.request(
+            "POST",
+            "/internal/sessions/cs_1",
+            raw=payload,
+            headers={"X-ACS-Timestamp": stamp, "X-ACS-Signature": _sign(secret, stamp, payload)},
+        )
+    assert (reply.status, reply.headers["Retry-After"]) == (503, "1")
+    again = refusal_from(reply.status, orjson.dumps(reply.body), reply.headers["Retry-After"])
+    assert (again.status, again.code, again.retry_after) == (503, "unavailable", 1)
+    assert (
+        refusal_from(400, b'{"type":"invalid_request","code":"x","message":"m"}').retry_after
+        is None
+    )

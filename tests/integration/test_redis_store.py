@@ -210,12 +210,11 @@ async def test_an_intent_whose_write_never_came_is_dropped_after_the_grace(
             assert client.zscore(redis_store.EXPIRY, "cs_ghost") is None
 
 
-async def test_a_claim_racing_a_commit_delays_its_event_but_never_loses_it(
+async def test_a_claim_racing_a_commit_does_not_delay_its_event(
     own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The dispatcher looks at the session between the commit's index intent and its
-    script: the event it could not see yet still goes out, after the grace period."""
-    grace = timedelta(seconds=redis_store.INTENT_GRACE_SECONDS)
+    script: the event it could not see yet is due as soon as the commit is in."""
     async with opened(own_redis) as store:
         with own_redis.client() as client:
             redis_store.Script.load_all(client)
@@ -223,9 +222,34 @@ async def test_a_claim_racing_a_commit_delays_its_event_but_never_loses_it(
             assert await store.claim_due_events(NOW, 10, 30) == []  # no event yet
             monkeypatch.setattr(redis_store, "_index_events", lambda *args: None)
             await store.commit(Commit(session(), None, None, (event(),)))  # the script lands
-            assert await store.claim_due_events(NOW, 10, 30) == []
-            (claimed,) = await store.claim_due_events(NOW + grace, 10, 30)
+            (claimed,) = await store.claim_due_events(NOW, 10, 30)
             assert claimed.id == "evt_1"
+
+
+async def test_a_commit_between_a_claims_look_and_its_settle_is_not_put_off(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The narrowest window: the claim saw the intent and no event, then the whole
+    commit lands, then the claim settles the due time on what it saw."""
+    async with opened(own_redis) as store:
+        redis_store.Script.load_all(store._redis)
+        redis_store._index_events(store._redis, "cs_1", "pending", ["evt_1"])  # the intent
+        settle = redis_store.DUE_SETTLE
+        landed: list[bool] = []
+
+        def commit_first(client: Any, keys: Any, args: Any) -> Any:
+            if not landed:
+                landed.append(True)
+                commit = Commit(session(), None, None, (event(),))
+                store._commit(store._redis, commit=commit, stored=replace(session(), version=1))
+            return settle(client, keys, args)
+
+        monkeypatch.setattr(redis_store, "DUE_SETTLE", commit_first)
+        assert await store.claim_due_events(NOW, 10, 30) == []  # it looked too early
+        assert landed
+        monkeypatch.setattr(redis_store, "DUE_SETTLE", settle)
+        (claimed,) = await store.claim_due_events(NOW, 10, 30)
+        assert claimed.id == "evt_1"
 
 
 async def test_index_entries_of_finished_events_are_filed_where_they_belong(
