@@ -5,6 +5,10 @@ Charges wait on remote PSPs, so the actor handles many at once (bounded by
 every call has a timeout. A processor that cannot answer yields
 `PaymentUnavailable` as a value: the session stays payable and the agent may
 retry (the processor's idempotency key makes the retry safe).
+
+`Void` cancels a charge that waits for 3-D Secure at the processor that owns its
+reference. A reference no configured processor owns (its processor was since
+unconfigured) can no longer be confirmed by this server: it counts as voided.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from agentic_commerce.payments.base import (
     ChargeRequest,
     Declined,
     NeedsAuthentication,
+    NotVoided,
     PaymentOutcome,
     PaymentUnavailable,
     Processor,
+    Voided,
+    VoidOutcome,
     token_digest,
 )
 
@@ -34,6 +41,14 @@ log = structlog.get_logger("agentic_commerce.payment")
 @dataclass(frozen=True, slots=True)
 class Charge:
     request: ChargeRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Void:
+    """Void the pending charge `reference` of session `session_id`."""
+
+    reference: str
+    session_id: str
 
 
 OUTCOMES = {
@@ -56,7 +71,11 @@ class PaymentActor(Actor):
         self.timeout = timeout
         self.concurrency = concurrency
 
-    async def receive(self, message: Charge) -> PaymentOutcome | PaymentUnavailable:
+    async def receive(
+        self, message: Charge | Void
+    ) -> PaymentOutcome | VoidOutcome | PaymentUnavailable:
+        if isinstance(message, Void):
+            return await self._void(message)
         request = message.request
         processor = next((p for p in self.processors if p.accepts(request.credential)), None)
         if processor is None:
@@ -80,5 +99,27 @@ class PaymentActor(Actor):
             token=token_digest(request.credential.token),
             outcome=type(outcome).__name__,
             seconds=round(seconds, 3),
+        )
+        return outcome
+
+    async def _void(self, message: Void) -> VoidOutcome | PaymentUnavailable:
+        processor = next((p for p in self.processors if p.owns(message.reference)), None)
+        if processor is None:
+            log.warning("payment_void_unowned", session_id=message.session_id)
+            return Voided()
+        outcome: VoidOutcome | PaymentUnavailable
+        try:
+            with trio.fail_after(self.timeout):
+                outcome = await processor.void(message.reference)
+        except trio.TooSlowError:
+            outcome = PaymentUnavailable(f"{processor.name} did not answer in time")
+        except PaymentUnavailable as unavailable:
+            outcome = unavailable
+        log.info(
+            "payment_void",
+            processor=processor.name,
+            session_id=message.session_id,  # the PSP finds the charge by it (never the reference)
+            outcome=type(outcome).__name__,
+            reason=outcome.reason if isinstance(outcome, NotVoided) else None,
         )
         return outcome

@@ -6,6 +6,14 @@ commits every change through the store before it answers. Its snapshot (the
 last committed state with its quote) serves reads without a mailbox round trip.
 Its own timer expires the session at `expires_at`, and it passivates after
 `idle_seconds` without messages.
+
+A charge waiting for 3-D Secure (`pending_payment`, status
+`authentication_required`) is completed only with a successful authentication
+result (`AUTHENTICATED`); a failed result fails it. A change of what would be
+charged (lines, quantities, currency, total) voids it: the actor cancels it at
+the processor first and drops the reference only once the processor says it
+is void (see `_void_pending`), then readiness is evaluated afresh and the next
+complete starts a new charge. Any other change keeps it waiting.
 """
 
 from __future__ import annotations
@@ -22,8 +30,8 @@ import trio
 from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.inventory import Consume, Hold, Release
-from agentic_commerce.actors.payment import Charge
-from agentic_commerce.actors.runtime import Actor, ActorRef
+from agentic_commerce.actors.payment import Charge, Void
+from agentic_commerce.actors.runtime import Actor, ActorError, ActorRef
 from agentic_commerce.domain import checkout, order_lifecycle, pricing
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.domain.commands import (
@@ -45,14 +53,24 @@ from agentic_commerce.domain.model import (
 from agentic_commerce.domain.orders import place_order
 from agentic_commerce.domain.state_machine import TERMINAL, Event, transition
 from agentic_commerce.payments.base import (
+    AUTHENTICATED,
     Charged,
     ChargeRequest,
     Declined,
     NeedsAuthentication,
+    NotVoided,
     PaymentUnavailable,
+    Voided,
     order_id_for,
 )
-from agentic_commerce.store.base import Answer, Commit, OutboxEvent, Store, StoreUnavailable
+from agentic_commerce.store.base import (
+    Answer,
+    Commit,
+    OutboxEvent,
+    Store,
+    StoreUnavailable,
+    VersionConflict,
+)
 
 if TYPE_CHECKING:
     from agentic_commerce.actors.registry import ActorRegistry
@@ -151,7 +169,6 @@ class SessionDeps:
     on_events: Callable[[], None] = lambda: None  # after a commit that carries events
 
 
-AUTHENTICATED = frozenset({"authenticated", "attempt_acknowledged"})
 AUTHENTICATION_FAILED = Message(
     MessageType.ERROR,
     "3-D Secure authentication failed; pay again or with another card.",
@@ -328,6 +345,12 @@ class SessionActor(Actor):
         except StoreUnavailable:
             self._forget()
             return store_unavailable()
+        except VersionConflict:
+            # Another writer committed first (a stale actor): reload before the next
+            # message; this one is retryable, and its retry sees the newer state.
+            log.warning("commit_conflict", session_id=self.session_id)
+            self._forget()
+            return store_unavailable()
         finally:
             self._answer = None
             if self.state is None:
@@ -414,10 +437,65 @@ class SessionActor(Actor):
         short = await self._inventory(Hold(session.id, checkout.wanted_stock(session)))
         return replace(session, short_products=short)
 
-    def _settle(self, session: Session) -> Session:
-        settled, quote = checkout.settle_quoted(session, self.deps.catalog, self.deps.clock.now())
+    def _settle(self, session: Session, *, void: bool = False) -> Session:
+        settled, quote = checkout.settle_quoted(
+            session, self.deps.catalog, self.deps.clock.now(), void=void
+        )
         self._quoted = (settled, quote)
         return settled
+
+    def _voids(self, current: Session, changed: Session) -> bool:
+        """Whether the change voids the charge `current` waits on (3-D Secure)."""
+        return checkout.voids_authentication(
+            current, changed, self.deps.catalog, self.deps.clock.now()
+        )
+
+    async def _void_pending(self, session: Session, *, required: bool = True) -> None:
+        """Void the charge `session` waits on at its processor.
+
+        Required (an update or cancel that drops the reference), the reference
+        is dropped only once the processor says the charge is void: when it
+        cannot tell (Stripe unreachable), the request is answered 502, retryable,
+        with nothing changed, because a confirm whose answer was lost may have
+        charged it and dropping the reference would lose that payment; when the
+        charge went through meanwhile, 409 (complete the session to place its
+        order). Not required (expiry, which cannot be refused), a failure is
+        logged for reconciliation.
+        """
+        reference = session.pending_payment
+        if reference is None:
+            return
+        try:
+            outcome = await self.deps.payment.ask(
+                Void(reference, session.id), self.deps.payment_timeout
+            )
+        except ActorError as exc:
+            outcome = PaymentUnavailable(f"the payment actor did not answer: {exc}")
+        if isinstance(outcome, Voided):
+            return
+        log.warning(
+            "pending_payment_not_voided",
+            session_id=session.id,
+            outcome=type(outcome).__name__,
+            required=required,
+        )
+        if not required:
+            return
+        if isinstance(outcome, NotVoided):
+            raise RequestRejected(
+                "payment_in_progress",
+                "The payment awaiting 3-D Secure was already processed and cannot be "
+                "voided; complete the checkout session to receive its order.",
+                None,
+                status=409,
+            )
+        raise RequestRejected(
+            "payment_unavailable",
+            "The payment processor is unavailable; retry shortly.",
+            None,
+            status=502,
+            type="processing_error",
+        )
 
     def _quote(self, session: Session) -> pricing.Quote:
         """The quote of `session`, reusing the one `_settle` just computed for it."""
@@ -459,9 +537,12 @@ class SessionActor(Actor):
         self._refuse_terminal(current, "updated")
         now = self.deps.clock.now()
         session = checkout.update(current, command, self.deps.catalog, now)
+        void = self._voids(current, session)
+        if void:  # before any hold: a refused void leaves everything as it was
+            await self._void_pending(current)
         if command.lines is not UNSET:
             session = await self._hold_stock(session)
-        return await self._commit(self._settle(session))
+        return await self._commit(self._settle(session, void=void))
 
     async def _cancel(self) -> SessionView:
         current = self._current()
@@ -472,9 +553,11 @@ class SessionActor(Actor):
                 None,
                 status=405,
             )
+        await self._void_pending(current)
         session = replace(
             current,
             status=transition(current.status, Event.CANCEL),
+            pending_payment=None,
             updated_at=self.deps.clock.now(),
         )
         await self._inventory(Release(self.session_id))
@@ -483,10 +566,14 @@ class SessionActor(Actor):
     async def _expire(self) -> None:
         current = self._current()
         session = replace(
-            current, status=transition(current.status, Event.EXPIRE), updated_at=current.expires_at
+            current,
+            status=transition(current.status, Event.EXPIRE),
+            pending_payment=None,
+            updated_at=current.expires_at,
         )
         await self._inventory(Release(self.session_id))
         await self._commit(session)
+        await self._void_pending(current, required=False)
         log.info("session_expired", session_id=self.session_id)
 
     async def _complete(self, command: CompleteSession) -> SessionView:
@@ -499,14 +586,23 @@ class SessionActor(Actor):
         if command.buyer is not UNSET or command.order_notes is not None:
             notes = command.order_notes if command.order_notes is not None else UNSET
             update = UpdateSession(buyer=command.buyer, order_notes=notes)
-            session = self._settle(checkout.update(current, update, self.deps.catalog, now))
-        if session.status is Status.AUTHENTICATION_REQUIRED:
-            failed = self._check_authentication(session, command)
-            if failed is not None:
-                return await self._commit(failed)
+            changed = checkout.update(current, update, self.deps.catalog, now)
+            void = self._voids(current, changed)  # never, for buyer and notes
+            if void:
+                await self._void_pending(current)
+            session = self._settle(changed, void=void)
+        # Only a session waiting for 3-D Secure sends its pending charge, and only
+        # with the agent's result for it: a voided reference is never sent again.
+        authenticating = session.status is Status.AUTHENTICATION_REQUIRED
+        if authenticating:
+            self._require_authentication_result(command)
         quote = self._quote(session)
         if not quote.ready:
             return await self._commit(session) if session is not current else self._view()
+        if authenticating:
+            failed = self._check_authentication(session, command)
+            if failed is not None:
+                return await self._commit(failed)
         # Hold exactly what is about to be sold: a crash between an earlier hold (or
         # release) and its commit can leave the holds apart from the committed lines.
         held = await self._hold_stock(session)
@@ -522,8 +618,8 @@ class SessionActor(Actor):
             merchant_id=session.merchant_id,
             order_id=order_id_for(session.id, command.payment.token),
             can_authenticate="3ds" in session.interventions,
-            pending=session.pending_payment,
-            authentication=command.authentication_result,
+            pending=session.pending_payment if authenticating else None,
+            authentication=command.authentication_result if authenticating else None,
         )
         self.snapshot = SessionView(paying, quote)
         try:
@@ -571,17 +667,23 @@ class SessionActor(Actor):
             updated_at=now,
         )
 
-    def _check_authentication(self, session: Session, command: CompleteSession) -> Session | None:
-        """A session waiting for 3-D Secure needs the agent's result: refused without it
-        (400 `requires_3ds`), failed (back to payable) when authentication failed."""
-        result = command.authentication_result
-        if result is None:
+    @staticmethod
+    def _require_authentication_result(command: CompleteSession) -> None:
+        """A session waiting for 3-D Secure needs the agent's result (400 `requires_3ds`)."""
+        if command.authentication_result is None:
             raise RequestRejected(
                 "requires_3ds",
                 "This payment needs 3-D Secure: send authentication_result.",
                 "$.authentication_result",
             )
-        if result.get("outcome") in AUTHENTICATED:
+
+    def _check_authentication(self, session: Session, command: CompleteSession) -> Session | None:
+        """None when the agent's result authenticates the waiting charge; else the
+        session with the charge failed (back to payable, its reference dropped).
+        Only the outcomes in `AUTHENTICATED` succeed: `denied`, `rejected` and
+        every other outcome fail, whatever else the result carries."""
+        result = command.authentication_result
+        if result is not None and result.get("outcome") in AUTHENTICATED:
             return None
         paying = replace(session, status=transition(session.status, Event.BEGIN_COMPLETE))
         return self._payment_failed(paying, AUTHENTICATION_FAILED, self.deps.clock.now())

@@ -141,18 +141,46 @@ def _resolve_choices(
     return chosen
 
 
-def settle(session: Session, catalog: Catalog, now: datetime) -> Session:
-    """Re-evaluate readiness after a content change (rule 3 of the state machine)."""
-    return settle_quoted(session, catalog, now)[0]
+def settle(session: Session, catalog: Catalog, now: datetime, *, void: bool = False) -> Session:
+    """Re-evaluate readiness after a content change (rules 3 and 5 of the state machine)."""
+    return settle_quoted(session, catalog, now, void=void)[0]
 
 
 def settle_quoted(
-    session: Session, catalog: Catalog, now: datetime
+    session: Session, catalog: Catalog, now: datetime, *, void: bool = False
 ) -> tuple[Session, pricing.Quote]:
-    """`settle`, also returning the quote it computed (status does not change a quote)."""
+    """`settle`, also returning the quote it computed (status does not change a quote).
+
+    A session waiting for 3-D Secure keeps waiting (`EVALUATE`) unless `void`
+    says the change voided its pending charge (see `voids_authentication`): then
+    the pending payment is dropped and readiness is evaluated afresh.
+    """
     quoted = pricing.quote(session, catalog, now)
+    if void and session.status is Status.AUTHENTICATION_REQUIRED:
+        status = transition(session.status, Event.VOID_AUTHENTICATION, ready=quoted.ready)
+        return replace(session, status=status, pending_payment=None, updated_at=now), quoted
     status = transition(session.status, Event.EVALUATE, ready=quoted.ready)
     return replace(session, status=status, updated_at=now), quoted
+
+
+def voids_authentication(before: Session, after: Session, catalog: Catalog, now: datetime) -> bool:
+    """Whether changing `before` into `after` voids the charge `before` waits on.
+
+    A charge waiting for 3-D Secure was made for one cart and one amount: it is
+    void when the lines (products, quantities), the currency or the total change.
+    Anything else (buyer, order notes, an address or shipping option that leaves
+    the total as it is) keeps it. Sessions not waiting for 3-D Secure void nothing.
+    """
+    if before.status is not Status.AUTHENTICATION_REQUIRED or before.pending_payment is None:
+        return False
+    if _cart(before) != _cart(after) or before.currency != after.currency:
+        return True
+    return pricing.quote(before, catalog, now).total != pricing.quote(after, catalog, now).total
+
+
+def _cart(session: Session) -> dict[str, Decimal]:
+    """Quantity per product (one line per product; the order of lines is no change)."""
+    return {line.product_id: line.quantity for line in session.lines}
 
 
 def create(

@@ -11,7 +11,15 @@ Rules:
    `complete_in_progress`, then the payment outcome: success to `completed`,
    a decline or processing failure back to `ready_for_payment`, a 3-D Secure
    challenge to `authentication_required`.
-5. Cancel and expiry are allowed from every non-terminal status.
+5. A charge waiting for 3-D Secure (`authentication_required`) is for the cart
+   and amount it was made for. A change that leaves what would be charged as it
+   is (buyer, order notes, an address or option with the same total) is an
+   `EVALUATE` that keeps `authentication_required`. A change of what would be
+   charged (lines, quantities, currency or total) is `VOID_AUTHENTICATION`: the
+   pending charge is voided and readiness is evaluated as in rule 3. Only a
+   successful authentication result completes the waiting charge (through
+   `BEGIN_COMPLETE`); a failed one is a `PAYMENT_FAILED`.
+6. Cancel and expiry are allowed from every non-terminal status.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ class Event(StrEnum):
     PAYMENT_SUCCEEDED = "payment_succeeded"
     PAYMENT_FAILED = "payment_failed"
     AUTHENTICATION_NEEDED = "authentication_needed"
+    VOID_AUTHENTICATION = "void_authentication"
     CANCEL = "cancel"
     EXPIRE = "expire"
 
@@ -48,7 +57,10 @@ _OPEN = (
 _READINESS = frozenset({Status.NOT_READY_FOR_PAYMENT, Status.READY_FOR_PAYMENT})
 
 TRANSITIONS: dict[tuple[Status, Event], frozenset[Status]] = {
-    **{(s, Event.EVALUATE): _READINESS for s in _OPEN},
+    (Status.NOT_READY_FOR_PAYMENT, Event.EVALUATE): _READINESS,
+    (Status.READY_FOR_PAYMENT, Event.EVALUATE): _READINESS,
+    (Status.AUTHENTICATION_REQUIRED, Event.EVALUATE): frozenset({Status.AUTHENTICATION_REQUIRED}),
+    (Status.AUTHENTICATION_REQUIRED, Event.VOID_AUTHENTICATION): _READINESS,
     (Status.READY_FOR_PAYMENT, Event.BEGIN_COMPLETE): frozenset({Status.COMPLETE_IN_PROGRESS}),
     (Status.AUTHENTICATION_REQUIRED, Event.BEGIN_COMPLETE): frozenset(
         {Status.COMPLETE_IN_PROGRESS}
@@ -70,7 +82,8 @@ def allowed(status: Status, event: Event) -> bool:
 
 
 def transition(status: Status, event: Event, *, ready: bool = False) -> Status:
-    """The status after `event`; `ready` picks the target of `EVALUATE`."""
+    """The status after `event`; `ready` picks between the readiness targets
+    (`EVALUATE` outside `authentication_required`, and `VOID_AUTHENTICATION`)."""
     targets = TRANSITIONS.get((status, event))
     if targets is None:
         raise InvalidTransition(status, event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ class ChargeRequest:
 
     `pending` is the processor's reference of a charge that asked for
     authentication; `authentication` is the agent's 3-D Secure result for it.
+    A processor completes the pending charge only when the result's outcome is
+    one of `AUTHENTICATED`; the session sends `pending` only while it waits for
+    3-D Secure, and drops it when the charge is voided (`Processor.void`).
     """
 
     credential: PaymentCredential
@@ -34,6 +38,15 @@ class ChargeRequest:
         """Derived from the session and the token: a retried or concurrent complete
         with the same token maps to one charge; a new token gets a new one."""
         return f"acp-complete-{self.session_id}-{token_digest(self.credential.token)}"
+
+
+AUTHENTICATED = frozenset({"authenticated", "attempt_acknowledged"})
+"""3-D Secure outcomes that authenticate a charge; every other outcome fails it."""
+
+
+def authenticated(result: Mapping[str, Any] | None) -> bool:
+    """Whether the agent's `authentication_result` is a successful authentication."""
+    return result is not None and result.get("outcome") in AUTHENTICATED
 
 
 def token_digest(token: str) -> str:
@@ -83,6 +96,23 @@ class PaymentUnavailable(Exception):
 PaymentOutcome = Charged | Declined | NeedsAuthentication
 
 
+@dataclass(frozen=True, slots=True)
+class Voided:
+    """The pending charge can no longer complete: canceled now or before (or
+    never held anything, for the simulated processor)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotVoided:
+    """The pending charge went through before it could be voided (e.g. a confirm
+    whose answer was lost): money moved, so the session must not drop it."""
+
+    reason: str
+
+
+VoidOutcome = Voided | NotVoided
+
+
 class Processor(abc.ABC):
     name: str
 
@@ -92,6 +122,20 @@ class Processor(abc.ABC):
     @abc.abstractmethod
     async def charge(self, request: ChargeRequest) -> PaymentOutcome:
         """Charge, or raise `PaymentUnavailable` when the outcome is unknown."""
+
+    def owns(self, reference: str) -> bool:
+        """Whether `reference` (of `NeedsAuthentication`) names one of this
+        processor's pending charges. Processors that never leave one pending own none."""
+        return False
+
+    async def void(self, reference: str) -> VoidOutcome:
+        """Void the pending charge `reference`, so that it can never complete.
+
+        Idempotent (voiding a voided charge is `Voided`); `NotVoided` when the
+        charge went through meanwhile; raises `PaymentUnavailable` when the
+        processor cannot tell (the caller must then keep the reference).
+        """
+        return Voided()
 
     async def close(self) -> None:
         return None

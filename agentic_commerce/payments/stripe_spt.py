@@ -5,6 +5,11 @@ The Stripe idempotency key is derived from the session and the token
 (`ChargeRequest.idempotency_key`), so a retried or concurrent complete, or a
 network retry inside the stripe client, can never make a second PaymentIntent.
 
+A PaymentIntent that waits for 3-D Secure (`requires_action`) is confirmed only
+with a successful authentication result, and is canceled (`void`) when the
+session's cart or amount changes: see `StripeProcessor.void` for what happens
+when Stripe cannot cancel it.
+
 Tokens and the secret key are secrets: no message, log line or exception this
 module produces contains them. Stripe's own error messages may quote the token,
 so they are never passed on; a logging filter also redacts tokens and keys from
@@ -25,7 +30,11 @@ from urllib.parse import quote
 import stripe
 import structlog
 import trio
-from stripe.params import PaymentIntentConfirmParams, PaymentIntentCreateParams
+from stripe.params import (
+    PaymentIntentCancelParams,
+    PaymentIntentConfirmParams,
+    PaymentIntentCreateParams,
+)
 
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.commands import PaymentCredential
@@ -35,9 +44,13 @@ from agentic_commerce.payments.base import (
     ChargeRequest,
     Declined,
     NeedsAuthentication,
+    NotVoided,
     PaymentOutcome,
     PaymentUnavailable,
     Processor,
+    Voided,
+    VoidOutcome,
+    authenticated,
     token_digest,
 )
 from agentic_commerce.payments.stripe_unconfigured import NAME, TOKEN_PREFIX
@@ -78,6 +91,7 @@ TOKEN_REUSED = "The payment token was already used for a different purchase; req
 TOKEN_RISK = "The payment was declined."
 AUTHENTICATION_INCOMPLETE = "The 3-D Secure result lacks its cryptogram, transaction id or version."
 AUTHENTICATION_REFUSED = "3-D Secure authentication was not accepted; try another card."
+PAYMENT_VOIDED = "The payment awaiting 3-D Secure was voided; request a new token."
 UNAVAILABLE = "Stripe is unavailable; retry shortly."
 MISCONFIGURED = "Stripe refused the request: the merchant's Stripe configuration needs attention."
 
@@ -86,6 +100,10 @@ MISCONFIGURED = "Stripe refused the request: the merchant's Stripe configuration
 CONFIGURATION_CODES = frozenset(
     {"parameter_unknown", "parameter_missing", "api_version_invalid", "secret_key_required"}
 )
+UNEXPECTED_STATE = "payment_intent_unexpected_state"
+INTENT_PREFIX = "pi_"
+# PaymentIntent statuses in which money moved (or is authorized, or on its way).
+CHARGED_STATUSES = frozenset({"succeeded", "requires_capture", "processing"})
 # ACP authentication outcome to the ARes `transStatus` Stripe asks for.
 ARES_TRANS_STATUS = {"authenticated": "Y", "attempt_acknowledged": "A"}
 
@@ -167,6 +185,68 @@ class StripeProcessor(Processor):
     def accepts(self, credential: PaymentCredential) -> bool:
         return credential.token.startswith(TOKEN_PREFIX)
 
+    def owns(self, reference: str) -> bool:
+        return reference.startswith(INTENT_PREFIX)
+
+    async def void(self, reference: str) -> VoidOutcome:
+        """Cancel the PaymentIntent `reference` that waits for 3-D Secure.
+
+        `Voided` when Stripe canceled it, now or before, or does not know it
+        (no one can confirm it then). When Stripe cannot cancel it because it
+        was confirmed meanwhile (a confirm whose answer was lost), it is
+        `NotVoided`: money moved, and the session keeps the reference so that
+        the next complete finds the charge and places its order. Stripe being
+        unreachable (or refusing our keys) raises `PaymentUnavailable`: the
+        intent's state is unknown, so the session keeps the reference too and
+        answers a retryable 5xx; dropping it could lose a charge that went through.
+        """
+        params: dict[str, Any] = {"cancellation_reason": "abandoned"}
+        try:
+            async with self.limiter:
+                await self._client.v1.payment_intents.cancel_async(
+                    reference,
+                    cast(PaymentIntentCancelParams, params),
+                    {"idempotency_key": f"acp-void-{reference}"},
+                )
+        except stripe.StripeError as exc:
+            failure = exc
+        else:
+            return Voided()
+        code = _error_code(failure)
+        if isinstance(failure, stripe.InvalidRequestError):
+            if code == UNEXPECTED_STATE:
+                return await self._void_state(reference)
+            if code == "resource_missing":
+                log.warning("stripe_void_unknown_intent", request_id=failure.request_id)
+                return Voided()
+        log.warning(
+            "stripe_void_failed",
+            error=type(failure).__name__,
+            code=code,
+            http_status=failure.http_status,
+            request_id=failure.request_id,
+        )
+        raise PaymentUnavailable(UNAVAILABLE)
+
+    async def _void_state(self, reference: str) -> VoidOutcome:
+        """Why Stripe would not cancel: the intent is canceled already, or charged."""
+        try:
+            async with self.limiter:
+                intent = await self._client.v1.payment_intents.retrieve_async(reference)
+            status = intent.status
+        except stripe.StripeError as exc:
+            log.warning("stripe_void_failed", error=type(exc).__name__, request_id=exc.request_id)
+            status = None
+        if status is None:
+            raise PaymentUnavailable(UNAVAILABLE)
+        if status == "canceled":
+            return Voided()
+        if status in CHARGED_STATUSES:
+            log.error("stripe_void_after_charge", status=status)
+            return NotVoided(f"payment_intent_{status}")
+        log.warning("stripe_void_unexpected_status", status=status)
+        raise PaymentUnavailable(UNAVAILABLE)
+
     async def close(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
@@ -217,7 +297,10 @@ class StripeProcessor(Processor):
         self, request: ChargeRequest, pending: str, authentication: Mapping[str, Any]
     ) -> PaymentOutcome:
         """Confirm the waiting PaymentIntent with the agent's 3-D Secure result
-        (Stripe's externally authenticated 3DS fields)."""
+        (Stripe's externally authenticated 3DS fields); a failed result is
+        refused without a call."""
+        if not authenticated(authentication):
+            return Declined("authentication_failed", AUTHENTICATION_REFUSED)
         details = authentication.get("outcome_details") or {}
         three_d_secure: dict[str, str] = {
             "cryptogram": details.get("three_ds_cryptogram") or "",
@@ -234,12 +317,24 @@ class StripeProcessor(Processor):
         if trans_status is not None:
             three_d_secure["ares_trans_status"] = trans_status
         params = {"payment_method_options": {"card": {"three_d_secure": three_d_secure}}}
-        async with self.limiter:
-            intent = await self._client.v1.payment_intents.confirm_async(
-                pending,
-                cast(PaymentIntentConfirmParams, params),
-                {"idempotency_key": f"{request.idempotency_key}-3ds"},
-            )
+        try:
+            async with self.limiter:
+                intent = await self._client.v1.payment_intents.confirm_async(
+                    pending,
+                    cast(PaymentIntentConfirmParams, params),
+                    {"idempotency_key": f"{request.idempotency_key}-3ds"},
+                )
+        except stripe.InvalidRequestError as exc:
+            if _error_code(exc) != UNEXPECTED_STATE:
+                raise
+            # Confirmed before (its answer lost) or canceled: look at it.
+            async with self.limiter:
+                intent = await self._client.v1.payment_intents.retrieve_async(pending)
+            if intent.status == "canceled":
+                return Declined("payment_voided", PAYMENT_VOIDED, "invalid")
+            if intent.amount != request.amount or intent.currency != request.currency.lower():
+                log.error("stripe_pending_amount_mismatch", session_id=request.session_id)
+                return Declined("amount_mismatch", TOKEN_UNUSABLE, "invalid")
         outcome = await self._intent_outcome(intent, request)
         if isinstance(outcome, NeedsAuthentication):
             # Asking again would loop: the issuer did not accept this authentication.
@@ -324,6 +419,11 @@ class StripeProcessor(Processor):
             raise PaymentUnavailable(MISCONFIGURED) from None
         log.warning("stripe_unavailable", error=type(exc).__name__, **fields)
         raise PaymentUnavailable(UNAVAILABLE) from None
+
+
+def _error_code(exc: stripe.StripeError) -> str | None:
+    error = exc.error
+    return (error.code if error is not None else None) or exc.code
 
 
 def _token_message(code: str | None) -> str:

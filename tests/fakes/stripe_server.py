@@ -62,7 +62,9 @@ class FakeStripe:
     `outcomes[token]`: "succeeded" (default), "requires_capture",
     "requires_action" (3-D Secure, then succeeds when confirmed with a
     cryptogram), "requires_payment_method", "processing" (succeeds when next
-    retrieved) or "decline:<decline_code>" (402 card_error).
+    retrieved) or "decline:<decline_code>" (402 card_error). An intent can be
+    canceled unless it succeeded or was canceled already (400
+    `payment_intent_unexpected_state`, as Stripe answers).
     `faults`: consumed one per request before it reaches the API: "500" answers
     a 500 and "429" a rate-limit error, neither stored under the idempotency
     key; "hold" keeps the request open until the fake stops (a client timeout).
@@ -128,6 +130,12 @@ class FakeStripe:
     def creates(self) -> list[Recorded]:
         return self.calls("POST", "/v1/payment_intents")
 
+    def cancels(self) -> list[Recorded]:
+        """Recorded cancels of PaymentIntents (`POST /v1/payment_intents/{id}/cancel`)."""
+        return [
+            r for r in self.calls("POST", "/v1/payment_intents/*") if r.path.endswith("/cancel")
+        ]
+
     def succeeded(self) -> list[dict[str, Any]]:
         return [pi for pi in self.intents.values() if pi["status"] == "succeeded"]
 
@@ -168,11 +176,11 @@ class FakeStripe:
         finally:
             self.in_flight -= 1
         recorded.status = status
-        headers = [
+        answer_headers = [
             (b"content-type", b"application/json"),
             (b"request-id", f"req_fake_{len(self.requests)}".encode()),
         ]
-        await respond(send, status, json.dumps(payload).encode(), headers)
+        await respond(send, status, json.dumps(payload).encode(), answer_headers)
 
     async def _answer(self, request: Recorded, raw: str) -> tuple[int, dict[str, Any]]:
         if self.faults:
@@ -219,6 +227,8 @@ class FakeStripe:
                 return self._create(request.params)
             case "POST", ["v1", "payment_intents", intent_id, "confirm"]:
                 return self._confirm(intent_id, request.params)
+            case "POST", ["v1", "payment_intents", intent_id, "cancel"]:
+                return self._cancel(intent_id, request.params)
             case "GET", ["v1", "payment_intents", intent_id]:
                 return self._retrieve(intent_id)
             case "GET", ["v1", "shared_payment", "granted_tokens", token]:
@@ -348,6 +358,28 @@ class FakeStripe:
         intent["status"] = "succeeded"
         intent["next_action"] = None
         self.deactivate(intent["_token"], "consumed")
+        return 200, _public(intent)
+
+    def _cancel(self, intent_id: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        intent = self.intents.get(intent_id)
+        if intent is None:
+            return 404, error(
+                "invalid_request_error",
+                f"No such payment_intent: '{intent_id}'",
+                code="resource_missing",
+                param="intent",
+            )
+        if intent["status"] in ("succeeded", "canceled"):
+            return 400, error(
+                "invalid_request_error",
+                "You cannot cancel this PaymentIntent because it has a status of "
+                f"{intent['status']}.",
+                code="payment_intent_unexpected_state",
+            )
+        intent["status"] = "canceled"
+        intent["next_action"] = None
+        intent["cancellation_reason"] = params.get("cancellation_reason")
+        intent["canceled_at"] = int(time.time())
         return 200, _public(intent)
 
     def _retrieve(self, intent_id: str) -> tuple[int, dict[str, Any]]:

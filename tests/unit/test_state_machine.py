@@ -28,7 +28,8 @@ AUTH, IN_PROGRESS = S.AUTHENTICATION_REQUIRED, S.COMPLETE_IN_PROGRESS
 EXPECTED: dict[tuple[Status, Event], tuple[Status, Status]] = {
     (NOT_READY, E.EVALUATE): (NOT_READY, READY),
     (READY, E.EVALUATE): (NOT_READY, READY),
-    (AUTH, E.EVALUATE): (NOT_READY, READY),
+    (AUTH, E.EVALUATE): (AUTH, AUTH),  # the charge is unchanged: it still waits
+    (AUTH, E.VOID_AUTHENTICATION): (NOT_READY, READY),
     (READY, E.BEGIN_COMPLETE): (IN_PROGRESS, IN_PROGRESS),
     (AUTH, E.BEGIN_COMPLETE): (IN_PROGRESS, IN_PROGRESS),
     (IN_PROGRESS, E.PAYMENT_SUCCEEDED): (S.COMPLETED, S.COMPLETED),
@@ -81,11 +82,21 @@ def test_forbidden_transitions_raise(status: Status, event: Event) -> None:
         assert event.value in str(info.value)
 
 
-@pytest.mark.parametrize("status", [NOT_READY, READY, AUTH])
-def test_evaluate_picks_readiness(status: Status) -> None:
-    assert transition(status, E.EVALUATE, ready=True) is READY
-    assert transition(status, E.EVALUATE, ready=False) is NOT_READY
-    assert transition(status, E.EVALUATE) is NOT_READY  # not ready unless told
+@pytest.mark.parametrize(
+    ("status", "event"),
+    [(NOT_READY, E.EVALUATE), (READY, E.EVALUATE), (AUTH, E.VOID_AUTHENTICATION)],
+)
+def test_evaluate_picks_readiness(status: Status, event: Event) -> None:
+    assert transition(status, event, ready=True) is READY
+    assert transition(status, event, ready=False) is NOT_READY
+    assert transition(status, event) is NOT_READY  # not ready unless told
+
+
+def test_a_pending_authentication_survives_evaluation_only() -> None:
+    for ready in (False, True):
+        assert transition(AUTH, E.EVALUATE, ready=ready) is AUTH
+    with pytest.raises(InvalidTransition):
+        transition(READY, E.VOID_AUTHENTICATION, ready=True)
 
 
 def test_complete_in_progress_cannot_be_re_evaluated_or_begun_again() -> None:
