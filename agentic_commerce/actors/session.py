@@ -204,6 +204,33 @@ def store_unavailable() -> RequestRejected:
     )
 
 
+class Interrupted(RequestRejected):
+    """A service actor this request needed crashed, was killed or is overloaded."""
+
+
+def interrupted() -> Interrupted:
+    return Interrupted(
+        "interrupted",
+        "The request was interrupted; retry shortly (a retry never applies it twice).",
+        None,
+        status=503,
+        type="service_unavailable",
+        retry_after=1,
+    )
+
+
+def payment_unavailable() -> RequestRejected:
+    """The PSP did not answer (or failed): 502, retryable."""
+    return RequestRejected(
+        "payment_unavailable",
+        "The payment processor is unavailable; retry shortly.",
+        None,
+        status=502,
+        type="processing_error",
+        retry_after=1,
+    )
+
+
 def fresh_snapshot(actor: Actor | None, merchant_id: str, now: datetime) -> SessionView | None:
     """A live actor's published view, when it can answer a read without a message:
     same merchant, and not past an expiry the actor has yet to apply."""
@@ -332,6 +359,10 @@ class SessionActor(Actor):
                 except StoreUnavailable:
                     self._refusing = True  # still down: refuse the rest of the queue quickly
                     raise
+            elif self.state is None and not isinstance(message, Create):
+                # Before a 404: a commit that a killed incarnation left running in the
+                # store's worker thread may have landed after this one loaded.
+                await self._load()
             if self._due():
                 await self._expire()
             self._answer = message.answer if isinstance(message, ANSWERED) else None
@@ -428,7 +459,10 @@ class SessionActor(Actor):
 
     async def _inventory(self, message: Hold | Release | Consume) -> Any:
         """Ask the inventory; its store failing comes back as a value, raised here."""
-        reply = await self.deps.inventory.ask(message, self.deps.ask_timeout)
+        try:
+            reply = await self.deps.inventory.ask(message, self.deps.ask_timeout)
+        except ActorError:  # it crashed, was killed or is overloaded: not our crash
+            raise interrupted() from None
         if isinstance(reply, StoreUnavailable):
             raise StoreUnavailable(str(reply))
         return reply
@@ -489,13 +523,7 @@ class SessionActor(Actor):
                 None,
                 status=409,
             )
-        raise RequestRejected(
-            "payment_unavailable",
-            "The payment processor is unavailable; retry shortly.",
-            None,
-            status=502,
-            type="processing_error",
-        )
+        raise payment_unavailable()
 
     def _quote(self, session: Session) -> pricing.Quote:
         """The quote of `session`, reusing the one `_settle` just computed for it."""
@@ -624,6 +652,8 @@ class SessionActor(Actor):
         self.snapshot = SessionView(paying, quote)
         try:
             outcome = await self.deps.payment.ask(Charge(request), self.deps.payment_timeout)
+        except ActorError:  # the charge's fate is unknown: a retry asks the PSP again,
+            raise interrupted() from None  # with the same idempotency key
         finally:
             if self.snapshot is not None and self.snapshot.session is paying:
                 self.snapshot = SessionView(current, quote)
@@ -648,13 +678,7 @@ class SessionActor(Actor):
                 )
                 return await self._commit(self._payment_failed(paying, notice, now))
             case PaymentUnavailable():
-                raise RequestRejected(
-                    "payment_unavailable",
-                    "The payment processor is unavailable; retry shortly.",
-                    None,
-                    status=502,
-                    type="processing_error",
-                )
+                raise payment_unavailable()
         raise TypeError(f"unexpected payment outcome {type(outcome).__name__}")
 
     @staticmethod
@@ -721,7 +745,8 @@ class SessionActor(Actor):
         view = await self._commit(completed, (event,))
         try:
             await self._inventory(Consume(self.session_id))
-        except StoreUnavailable:  # the order stands; its units stay held, so none is resold
+        except (StoreUnavailable, Interrupted):  # the order stands; its units stay held,
+            # so none is resold (the sweeper sells them once the hold is old enough)
             log.warning("consume_deferred", session_id=paying.id, order_id=order_id)
         log.info("order_created", session_id=paying.id, order_id=order_id)
         return view

@@ -111,6 +111,9 @@ UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadO
 
 EXPIRY = "acs:expiry"
 MEMBERS_KEY = "acs:members"
+# Due scores of freshly committed events: below every real due time (so due now),
+# unique per commit (wall µs) and in commit order among themselves.
+FRESH_COMMIT_BASE_US = 2**53
 HOLDS = "acs:holds"
 OUTBOX_ALL = "acs:{outbox}:all"
 OUTBOX_LIVE = "acs:{outbox}:live"
@@ -507,7 +510,7 @@ class RedisStore(Store):
             # Due now, with a score no claim has read: one that ran between the intent
             # and the commit found nothing yet, and its settle (a compare-and-set on
             # the score it read) would otherwise put the delivery off by the grace.
-            after.zadd(OUTBOX_DUE, {sid: -_wall_us()}, lt=True)
+            after.zadd(OUTBOX_DUE, {sid: _wall_us() - FRESH_COMMIT_BASE_US})
         if len(after):
             after.execute()
 

@@ -521,6 +521,118 @@ async def test_a_commit_that_loses_the_version_race_is_retryable(
         assert (retried.session.version, retried.session.order_notes) == (3, "from a")
 
 
+@pytest.mark.kills_actors
+async def test_a_payment_actor_killed_mid_charge_never_crashes_the_session(
+    autojump_clock: trio.testing.MockClock, store_factory: StoreFactory
+) -> None:
+    """The session actor asked the payment actor, which dies: the request is
+    answered 503 with Retry-After, the session actor lives on, and a retry pays."""
+    gated = GatedProcessor()
+    async with running(store_factory(), TrioClock(START), processors=[gated]) as rs:
+        await rs.create("cs_p", ("usb_c_cable", 1))
+        activation = rs.system.sessions.lookup("cs_p")
+        outcome: list[Any] = []
+
+        async def complete() -> None:
+            outcome.append(await rs.complete("cs_p", GATED))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(complete)
+            await gated.entered.wait()
+            assert rs.system.kill("payment")
+        refused = rejected(outcome[0], "interrupted")
+        assert (refused.status, refused.retry_after) == (503, 1)
+        gated.gate.set()
+        assert view(await rs.complete("cs_p", GATED)).session.status is Status.COMPLETED
+        assert activation is not None and activation.restarts == 0
+        assert [kind for kind, _ in rs.restarts] == ["payment"]
+
+
+@pytest.mark.kills_actors
+async def test_an_inventory_actor_killed_mid_hold_never_crashes_the_session(
+    autojump_clock: trio.testing.MockClock, store_factory: StoreFactory
+) -> None:
+    store = store_factory(StoreGate)
+    async with running(store, TrioClock(START)) as rs:
+        await rs.create("cs_i", ("usb_c_cable", 1))
+        activation = rs.system.sessions.lookup("cs_i")
+        outcome: list[Any] = []
+
+        async def update() -> None:
+            outcome.append(await rs.update("cs_i", UpdateSession(lines=lines(("usb_c_cable", 2)))))
+
+        store.gated = "hold"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(update)
+            await store.entered.wait()
+            assert rs.system.kill("inventory")
+        refused = rejected(outcome[0], "interrupted")
+        assert (refused.status, refused.retry_after) == (503, 1)
+        store.gate.set()
+        again = view(await rs.update("cs_i", UpdateSession(lines=lines(("usb_c_cable", 2)))))
+        assert again.session.lines[0].quantity == 2
+        assert activation is not None and activation.restarts == 0
+        assert [kind for kind, _ in rs.restarts] == ["inventory"]
+
+
+class LateCommits:
+    """A store mixin whose gated commit goes on after its caller is gone, as a Redis
+    command in an abandoned worker thread does (it lands when Redis answers)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.nursery: trio.Nursery | None = None
+        self.entered = trio.Event()
+        self.gate = trio.Event()
+        self.landed = trio.Event()
+
+    async def commit(self, commit: Any) -> Any:
+        if self.nursery is None:
+            return await super().commit(commit)  # type: ignore[misc]
+        nursery, self.nursery = self.nursery, None
+
+        async def late() -> None:
+            await self.gate.wait()
+            await super(LateCommits, self).commit(commit)  # type: ignore[misc]
+            self.landed.set()
+
+        nursery.start_soon(late)
+        self.entered.set()
+        await trio.sleep_forever()
+
+
+@pytest.mark.kills_actors
+async def test_a_commit_landing_after_its_actor_was_killed_is_seen_not_404(
+    autojump_clock: trio.testing.MockClock, store_factory: StoreFactory, nursery: trio.Nursery
+) -> None:
+    """Killed mid-create, the actor restarts and loads no session; then the create's
+    commit lands. The next request finds the session instead of answering 404."""
+    store = store_factory(LateCommits)
+    async with running(store, TrioClock(START)) as rs:
+        store.nursery = nursery
+        outcome: list[Any] = []
+
+        async def create() -> None:
+            try:
+                outcome.append(await rs.create("cs_l", ("usb_c_cable", 1)))
+            except ActorError as exc:
+                outcome.append(exc)
+
+        async with trio.open_nursery() as requests:
+            requests.start_soon(create)
+            await store.entered.wait()
+            activation = rs.system.sessions.lookup("cs_l")
+            assert rs.system.sessions.kill("cs_l")
+        assert isinstance(outcome[0], ActorCrashed)
+        await eventually(lambda: activation is not None and activation.restarts == 1)
+        store.gate.set()
+        await store.landed.wait()
+        seen = view(await rs.get("cs_l"))
+        assert seen.session.version == 1
+        notes = view(await rs.update("cs_l", UpdateSession(order_notes="found")))
+        assert notes.session.order_notes == "found"
+
+
 # crashes ---------------------------------------------------------------------------
 
 

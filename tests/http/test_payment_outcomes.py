@@ -90,6 +90,7 @@ async def test_processor_outage_is_a_retryable_5xx(acp: AcpClient, version: str)
     down = await client.complete(session_id, payment(version, "tok_test_unavailable"), headers=key)
     assert down.status == 502
     assert down.body["type"] == "processing_error"
+    assert down.headers["Retry-After"] == "1"
     assert (await client.get(session_id)).body["status"] == "ready_for_payment"
     again = await client.complete(session_id, payment(version, "tok_test_unavailable"), headers=key)
     assert again.status == 502

@@ -162,6 +162,7 @@ async def test_stripe_outage_is_retryable_and_the_retry_reuses_the_payment_inten
     down = await acp.complete(session_id, payment(NEW, TOKEN))
     assert down.status == 502
     assert down.body["type"] == "processing_error"
+    assert down.headers["Retry-After"] == "1"
     assert TOKEN not in str(down.body)
 
     done = await acp.complete(session_id, payment(NEW, TOKEN))

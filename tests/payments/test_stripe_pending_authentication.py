@@ -195,6 +195,7 @@ async def test_stripe_unreachable_for_the_cancel_keeps_the_pending_payment(
 
     assert down.status == 502, down.body
     assert down.body["type"] == "processing_error"
+    assert down.headers["Retry-After"] == "1"
     kept = await acp.get(session_id)
     assert kept.body["status"] == "authentication_required"
     assert total_of(kept) == before
