@@ -17,7 +17,7 @@ when a rule jumps it (so timers, passivation and expiry are deterministic); the
 rules, driven by hypothesis on the main thread, call into it with
 `trio.from_thread.run`.
 
-Before the fix of issue 15 (defect 2) this fails in the `ci` profile, e.g. with
+Without the pending-authentication rules this fails in the `ci` profile, e.g. with
 `first(challenge=True)` then `complete(token='tok_test_3ds', result='abandoned',
 notes=True)`: the session completed although the authentication failed.
 """
@@ -371,7 +371,7 @@ class SessionMachine(RuleBasedStateMachine):
         change: tuple[str, Any] | None,
     ) -> str:
         """The first session; often brought to wait for 3-D Secure at once, and
-        then changed (the state the defects of issue 15 start from)."""
+        then changed (where a failed authentication once completed orders)."""
         session_id = self._create(items, address, three_ds, buyer)
         if challenge:
             self.complete(session_id, "tok_test_3ds", "missing", None, False)
