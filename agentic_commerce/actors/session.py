@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ from agentic_commerce.domain.model import (
 )
 from agentic_commerce.domain.orders import place_order
 from agentic_commerce.domain.state_machine import TERMINAL, Event, transition
+from agentic_commerce.domain.view import SessionView
 from agentic_commerce.payments.base import (
     AUTHENTICATED,
     Charged,
@@ -76,19 +77,6 @@ if TYPE_CHECKING:
     from agentic_commerce.actors.registry import ActorRegistry
 
 log = structlog.get_logger("agentic_commerce.session")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionView:
-    """A committed session with its quote: what every response is rendered from.
-
-    `rendered` caches response bodies per API version: a view never changes, so
-    repeated reads of an unchanged session render it once.
-    """
-
-    session: Session
-    quote: pricing.Quote
-    rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import trio
 from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.runtime import Actor
-from agentic_commerce.http.codecs.base import timestamp
+from agentic_commerce.protocol.base import timestamp
 from agentic_commerce.store.base import OutboxEvent, Store, StoreUnavailable
 from agentic_commerce.webhooks import policy, signing
 from agentic_commerce.webhooks.payloads import event_body

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentic_commerce.protocol.traits import OLDEST_FIRST
+
 DEMO_API_KEY = "api_key_demo_123"
 MIN_SECRET_LENGTH = 24
 DEMO_MERCHANT = "merchant_demo"
@@ -353,10 +355,7 @@ class Settings:
             admin_api_key=env.get("ADMIN_API_KEY") or None,
             webhook_url=_url(env, "WEBHOOK_URL"),
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
-            webhook_api_version=_choice(
-                env, "WEBHOOK_API_VERSION", ("", "2026-04-17", "2025-09-29")
-            )
-            or None,
+            webhook_api_version=_choice(env, "WEBHOOK_API_VERSION", ("", *OLDEST_FIRST)) or None,
             webhook_legacy_names=_choice(env, "WEBHOOK_EVENT_NAMES", ("spec", "legacy"))
             == "legacy",
             webhook_retry_schedule=_schedule(env, "WEBHOOK_RETRY_SCHEDULE"),

@@ -22,16 +22,16 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Quart, Response, request
 
-from agentic_commerce.actors.session import SessionView
 from agentic_commerce.actors.system import ActorInfo, ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.http.codecs.base import Storefront, parse, timestamp
-from agentic_commerce.http.codecs.orders import order_2026
-from agentic_commerce.http.codecs.v2026_04_17 import Codec2026
+from agentic_commerce.domain.view import SessionView
 from agentic_commerce.http.context import read_body
 from agentic_commerce.http.gateway import Call, SessionGateway, render_reply
 from agentic_commerce.http.responses import JSON_TYPE, json_response
 from agentic_commerce.http.throttle import AuthThrottle
+from agentic_commerce.protocol.base import Storefront, parse, timestamp
+from agentic_commerce.protocol.orders import order_2026
+from agentic_commerce.protocol.v2026_04_17 import Codec2026
 from agentic_commerce.store.base import OutboxEvent
 
 log = structlog.get_logger("agentic_commerce.admin")

@@ -25,7 +25,6 @@ from agentic_commerce.http.admin import AdminGuard, register_admin
 from agentic_commerce.http.admin_ui import register_admin_ui
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.checkout import register_checkout
-from agentic_commerce.http.codecs.base import Storefront
 from agentic_commerce.http.connection import HTTPConnection
 from agentic_commerce.http.context import Gate, rate_limit_headers
 from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
@@ -35,7 +34,8 @@ from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.service_routes import register_service_routes
 from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.http.throttle import AuthThrottle
-from agentic_commerce.http.versions import Versions
+from agentic_commerce.protocol.base import Storefront
+from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.http")
@@ -206,7 +206,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
 
     gateway = SessionGateway(system, system.ownership, versions, settings.internal_secret)
     app.extensions["acs_gateway"] = gateway
-    register_service_routes(app, system, storefront)
+    register_service_routes(app, system, storefront, versions)
     register_checkout(app, system, gate, gateway)
     register_internal(app, gateway)
     admin_guard = AdminGuard(settings.admin_api_key)

@@ -10,9 +10,10 @@ from functools import partial
 import orjson
 from quart import Quart, Response, request
 
-from agentic_commerce.actors.session import SESSION_EXISTS, SessionView, fresh_snapshot, new_id
+from agentic_commerce.actors.session import SESSION_EXISTS, fresh_snapshot, new_id
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.view import SessionView
 from agentic_commerce.http.context import Caller, Gate
 from agentic_commerce.http.gateway import Call, SessionGateway
 from agentic_commerce.http.responses import JSON_TYPE

@@ -16,11 +16,11 @@ from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.rate_limit import Decision, Limit
 from agentic_commerce.http.auth import ApiKeys
-from agentic_commerce.http.codecs.base import Codec
 from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.responses import JSON_TYPE
 from agentic_commerce.http.signatures import Signatures
-from agentic_commerce.http.versions import Versions
+from agentic_commerce.protocol.base import Codec
+from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import Answer, Store
 
 if TYPE_CHECKING:  # it imports RateLimited from here

@@ -25,9 +25,9 @@ from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain import vault
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.http.codecs.base import parse, timestamp
-from agentic_commerce.http.codecs.delegate_payment import MODELS, DelegatePaymentRequest
 from agentic_commerce.http.context import Gate, RateLimited
+from agentic_commerce.protocol.base import parse, timestamp
+from agentic_commerce.protocol.delegate_payment import MODELS, DelegatePaymentRequest
 from agentic_commerce.store.base import Answer, Store
 
 PATH = "/agentic_commerce/delegate_payment"

@@ -6,9 +6,9 @@ from quart import Response
 
 from agentic_commerce.actors.runtime import ActorCrashed, ActorError, AskTimeout, MailboxFull
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.http.codecs.base import Codec
 from agentic_commerce.http.responses import json_response
-from agentic_commerce.http.versions import VersionRejected, Versions
+from agentic_commerce.protocol.base import Codec
+from agentic_commerce.protocol.versions import VersionRejected, Versions
 
 RETRY_AFTER_SECONDS = 1
 

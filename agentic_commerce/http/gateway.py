@@ -31,18 +31,18 @@ from agentic_commerce.actors.session import (
     Create,
     Get,
     RefundOrder,
-    SessionView,
     SetOrderStatus,
     Update,
 )
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.model import Shipment
-from agentic_commerce.http.codecs.base import Codec
-from agentic_commerce.http.codecs.orders import order_2026
+from agentic_commerce.domain.view import SessionView
 from agentic_commerce.http.errors import from_actor_error
 from agentic_commerce.http.responses import JSON_TYPE
-from agentic_commerce.http.versions import Versions
+from agentic_commerce.protocol.base import Codec
+from agentic_commerce.protocol.orders import order_2026
+from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import Answer
 
 log = structlog.get_logger("agentic_commerce.gateway")

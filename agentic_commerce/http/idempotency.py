@@ -31,10 +31,10 @@ import rfc8785
 from agentic_commerce import metrics
 from agentic_commerce.actors.claims import Claims
 from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.store.base import Answer, IdempotencyRecord, Store, StoreError
 
 MAX_KEY_LENGTH = 255
-KEY_REQUIRED_FROM = "2026-04-17"
 RETRY_AFTER_SECONDS = 1
 SEPARATOR = "\x1f"
 T = TypeVar("T")
@@ -65,7 +65,12 @@ class InFlight(RequestRejected):
             "A request with this Idempotency-Key is still being processed; retry shortly.",
             None,
             status=409,
-            type="invalid_request" if version >= KEY_REQUIRED_FROM else "request_not_idempotent",
+            # The versions whose Error has the type use it; the newest dropped it.
+            type=(
+                "invalid_request"
+                if BY_VERSION[version].idempotency_key_required
+                else "request_not_idempotent"
+            ),
             retry_after=RETRY_AFTER_SECONDS,
         )
 
@@ -79,7 +84,7 @@ class Idempotency:
     @staticmethod
     def key_of(header: str | None, version: str) -> str | None:
         if header is None or header == "":
-            if version >= KEY_REQUIRED_FROM:
+            if BY_VERSION[version].idempotency_key_required:
                 raise RequestRejected(
                     "idempotency_key_required", "The Idempotency-Key header is required."
                 )
@@ -166,5 +171,5 @@ class Conflict(RequestRejected):
             "idempotency_conflict",
             "This Idempotency-Key was used with a different request body.",
             None,
-            status=422 if version >= KEY_REQUIRED_FROM else 409,
+            status=BY_VERSION[version].conflict_status,
         )

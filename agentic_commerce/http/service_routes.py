@@ -14,14 +14,14 @@ from quart import Quart, Response, request
 
 from agentic_commerce import metrics
 from agentic_commerce.actors.system import ActorSystem
-from agentic_commerce.http.codecs.base import Storefront
 from agentic_commerce.http.responses import json_response
-from agentic_commerce.http.versions import NEWEST
+from agentic_commerce.protocol.base import Storefront
+from agentic_commerce.protocol.versions import NEWEST, Versions
 
-SUPPORTED_OLDEST_FIRST = ["2025-09-29", "2026-04-17"]
 
-
-def register_service_routes(app: Quart, system: ActorSystem, storefront: Storefront) -> None:
+def register_service_routes(
+    app: Quart, system: ActorSystem, storefront: Storefront, versions: Versions
+) -> None:
     @app.get("/health")
     async def health() -> Response:
         ok = system.running
@@ -52,7 +52,7 @@ def register_service_routes(app: Quart, system: ActorSystem, storefront: Storefr
             "protocol": {
                 "name": "acp",
                 "version": NEWEST,
-                "supported_versions": SUPPORTED_OLDEST_FIRST,
+                "supported_versions": versions.oldest_first,
             },
             "api_base_url": system.settings.public_url or request.host_url.rstrip("/"),
             "transports": ["rest"],

@@ -29,7 +29,6 @@ from agentic_commerce.actors.session import (
     Complete,
     Create,
     Get,
-    SessionView,
     Update,
 )
 from agentic_commerce.actors.system import ActorSystem
@@ -45,6 +44,7 @@ from agentic_commerce.domain.commands import (
 )
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.model import Address, Buyer, FulfillmentDetails, Status
+from agentic_commerce.domain.view import SessionView
 from agentic_commerce.payments.base import ChargeRequest, PaymentOutcome, Processor
 from agentic_commerce.payments.simulated import SimulatedProcessor
 from agentic_commerce.store.base import StockLevel, Store

@@ -19,9 +19,9 @@ from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings, SettingsError
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.app import create_app
-from agentic_commerce.http.codecs.v2026_04_17 import Codec2026
 from agentic_commerce.http.gateway import SessionGateway, _sign, refusal_from
 from agentic_commerce.http.signatures import digest, sign
+from agentic_commerce.protocol.v2026_04_17 import Codec2026
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import ADDRESS, VERSIONS, AcpClient, address_update, create_body
 from tests.stores import StoreFactory

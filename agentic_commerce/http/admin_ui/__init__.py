@@ -21,9 +21,9 @@ from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.admin import AdminGuard, actor_json, event_json
 from agentic_commerce.http.admin_ui.cookie import COOKIE_NAME, COOKIE_PATH, PageCookie
-from agentic_commerce.http.codecs.base import timestamp
 from agentic_commerce.http.responses import json_response
 from agentic_commerce.http.throttle import AuthThrottle, AuthThrottled
+from agentic_commerce.protocol.base import timestamp
 
 HTML_TYPE = "text/html; charset=utf-8"
 ASSET_TYPES = {

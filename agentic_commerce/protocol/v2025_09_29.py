@@ -14,7 +14,6 @@ Differences from the canonical (newest) model that this codec bridges:
 
 from __future__ import annotations
 
-from agentic_commerce.actors.session import SessionView
 from agentic_commerce.domain import model
 from agentic_commerce.domain.commands import (
     UNSET,
@@ -28,8 +27,9 @@ from agentic_commerce.domain.commands import (
 )
 from agentic_commerce.domain.pricing import PricedLine
 from agentic_commerce.domain.shipping import FulfillmentOption
-from agentic_commerce.http.codecs import requests_2025_09_29 as req
-from agentic_commerce.http.codecs.base import (
+from agentic_commerce.domain.view import SessionView
+from agentic_commerce.protocol import requests_2025_09_29 as req
+from agentic_commerce.protocol.base import (
     JSON,
     Codec,
     address,

@@ -1,20 +1,24 @@
-"""API versions: one codec per supported `API-Version`, chosen per request."""
+"""API versions: one codec per served `API-Version` (the rows of `traits.VERSIONS`
+that have one), chosen per request."""
 
 from __future__ import annotations
 
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.http.codecs.base import Codec, Storefront
-from agentic_commerce.http.codecs.v2025_09_29 import Codec2025
-from agentic_commerce.http.codecs.v2026_04_17 import Codec2026
+from agentic_commerce.protocol.base import Codec, Storefront
+from agentic_commerce.protocol.traits import OLDEST_FIRST
+from agentic_commerce.protocol.v2025_09_29 import Codec2025
+from agentic_commerce.protocol.v2026_04_17 import Codec2026
 
-NEWEST = Codec2026.version
+CODECS: tuple[type[Codec], ...] = (Codec2025, Codec2026)
+NEWEST = OLDEST_FIRST[-1]
 
 
 class Versions:
     def __init__(self, storefront: Storefront) -> None:
-        codecs: list[Codec] = [Codec2026(storefront), Codec2025(storefront)]
-        self.by_version = {c.version: c for c in codecs}
-        self.supported = sorted(self.by_version, reverse=True)  # newest first
+        codecs = {cls.version: cls(storefront) for cls in CODECS}
+        self.by_version = {v: codecs[v] for v in OLDEST_FIRST if v in codecs}
+        self.oldest_first = list(self.by_version)  # the discovery document's order
+        self.supported = self.oldest_first[::-1]  # newest first, as errors list them
         self.newest = self.by_version[NEWEST]
 
     def codec_for(self, header: str | None) -> Codec:

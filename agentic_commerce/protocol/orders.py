@@ -4,7 +4,7 @@ API, webhooks) and the 2025-09-29 webhook `EventDataOrder`."""
 from __future__ import annotations
 
 from agentic_commerce.domain import model
-from agentic_commerce.http.codecs.base import JSON, timestamp, total
+from agentic_commerce.protocol.base import JSON, timestamp, total
 
 SHIPPED = ("shipped", "completed")
 # 2025-09-29 webhook statuses: created|manual_review|confirmed|canceled|shipped|fulfilled

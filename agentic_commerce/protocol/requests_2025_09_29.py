@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from agentic_commerce.http.codecs.strictness import MAX_QUANTITY, Strict
+from agentic_commerce.protocol.strictness import MAX_QUANTITY, Strict
 
 
 class Address(Strict):

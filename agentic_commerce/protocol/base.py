@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from agentic_commerce.actors.session import SessionView
 from agentic_commerce.domain import model, validation
 from agentic_commerce.domain.commands import (
     CancelSession,
@@ -23,6 +22,7 @@ from agentic_commerce.domain.commands import (
     UpdateSession,
 )
 from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.view import SessionView
 
 M = TypeVar("M", bound=BaseModel)
 JSON = dict[str, Any]

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agentic_commerce.http.codecs import requests_2025_09_29
-from agentic_commerce.http.codecs.strictness import MAX_QUANTITY, Open, Strict
+from agentic_commerce.protocol import requests_2025_09_29
+from agentic_commerce.protocol.strictness import MAX_QUANTITY, Open, Strict
 
 
 class Address(requests_2025_09_29.Address):

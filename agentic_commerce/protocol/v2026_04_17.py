@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from agentic_commerce.actors.session import SessionView
 from agentic_commerce.domain import model, validation
 from agentic_commerce.domain.commands import (
     UNSET,
@@ -20,8 +19,9 @@ from agentic_commerce.domain.commands import (
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.pricing import PricedLine, Quote
 from agentic_commerce.domain.shipping import FulfillmentOption
-from agentic_commerce.http.codecs import requests_2026_04_17 as req
-from agentic_commerce.http.codecs.base import (
+from agentic_commerce.domain.view import SessionView
+from agentic_commerce.protocol import requests_2026_04_17 as req
+from agentic_commerce.protocol.base import (
     JSON,
     Codec,
     address,
@@ -32,7 +32,7 @@ from agentic_commerce.http.codecs.base import (
     to_address,
     total,
 )
-from agentic_commerce.http.codecs.orders import order_2026
+from agentic_commerce.protocol.orders import order_2026
 
 VERSION = "2026-04-17"
 CARD_HANDLER_ID = "card_tokenized"

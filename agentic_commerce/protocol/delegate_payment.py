@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from agentic_commerce.http.codecs.strictness import Strict
+from agentic_commerce.protocol.strictness import Strict
 
 
 class Address(Strict):
