@@ -15,12 +15,16 @@ import trio
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.http.app import create_app
+from agentic_commerce.protocol.traits import BY_VERSION
+from agentic_commerce.protocol.versions import CODECS
 from agentic_commerce.supervisor import load_catalog
 from tests import acp_schema
 from tests.stores import StoreFactory
 
 NEWEST = "2026-04-17"
-VERSIONS = ("2026-04-17", "2025-09-29")
+OLDEST = "2025-09-29"
+# Every served version, newest first: the behaviour suites run for each.
+VERSIONS = tuple(codec.version for codec in reversed(CODECS))
 DEMO_KEY = "api_key_demo_123"
 
 
@@ -80,7 +84,7 @@ class AcpClient:
     @staticmethod
     def check(reply: Reply, version: str | None) -> None:
         """Schema-validate the body: sessions on 2xx, the flat Error otherwise."""
-        schema_version = version if version in VERSIONS else NEWEST
+        schema_version = version if version in BY_VERSION else NEWEST
         assert reply.headers.get("Content-Type", "").startswith("application/json")
         if 200 <= reply.status < 300:
             acp_schema.assert_checkout_session(schema_version, reply.body)
@@ -115,7 +119,8 @@ ADDRESS = {
 
 def create_body(version: str, product: str = "item_123", quantity: int = 1, **extra: Any) -> Any:
     """A minimal valid create body in the given version's shape."""
-    if version == "2025-09-29":
+    traits = BY_VERSION[version]
+    if traits.items == "items":
         return {"items": [{"id": product, "quantity": quantity}], **extra}
     item: dict[str, Any] = {"id": product}
     if quantity != 1:
@@ -125,13 +130,25 @@ def create_body(version: str, product: str = "item_123", quantity: int = 1, **ex
 
 def address_update(version: str, address: dict[str, str] | None = None) -> dict[str, Any]:
     address = address or ADDRESS
-    if version == "2025-09-29":
+    if BY_VERSION[version].fulfillment == "fulfillment_address":
         return {"fulfillment_address": address}
     return {"fulfillment_details": {"name": address["name"], "address": address}}
 
 
+def shipping_choice(version: str, option_id: str, item_ids: list[str]) -> dict[str, Any]:
+    """The update body that selects a shipping option, in the version's shape."""
+    selection = BY_VERSION[version].selection
+    if selection == "option_id":
+        return {"fulfillment_option_id": option_id}
+    if selection == "nested":
+        shipping = {"option_id": option_id, "item_ids": item_ids}
+        return {"selected_fulfillment_options": [{"type": "shipping", "shipping": shipping}]}
+    choice = {"type": "shipping", "option_id": option_id, "item_ids": item_ids}
+    return {"selected_fulfillment_options": [choice]}
+
+
 def payment(version: str, token: str = "tok_test_ok") -> dict[str, Any]:
-    if version == "2025-09-29":
+    if BY_VERSION[version].payment == "payment_provider":
         return {"payment_data": {"token": token, "provider": "stripe"}}
     return {
         "payment_data": {

@@ -13,6 +13,7 @@ from tests.http.conftest import (
     address_update,
     create_body,
     payment,
+    shipping_choice,
 )
 
 pytestmark = pytest.mark.parametrize("version", VERSIONS)
@@ -52,14 +53,7 @@ async def test_full_flow_creates_one_order(
     assert total(addressed.body, "tax") == 1400
     assert total(addressed.body, "fulfillment") == 0
 
-    if version == "2025-09-29":
-        choose = {"fulfillment_option_id": "shipping_express"}
-    else:
-        choose = {
-            "selected_fulfillment_options": [
-                {"type": "shipping", "option_id": "shipping_express", "item_ids": ["item_123"]}
-            ]
-        }
+    choose = shipping_choice(version, "shipping_express", ["item_123"])
     express = await client.update(session_id, choose)
     assert express.status == 200
     assert total(express.body, "fulfillment") == 1500

@@ -18,10 +18,18 @@ from agentic_commerce.http.app import create_app
 from agentic_commerce.store.memory import MemoryStore
 from agentic_commerce.supervisor import load_catalog
 from tests import acp_schema
-from tests.http.conftest import VERSIONS, AcpClient, Reply, address_update, create_body
+from tests.http.conftest import (
+    NEWEST,
+    OLDEST,
+    VERSIONS,
+    AcpClient,
+    Reply,
+    address_update,
+    create_body,
+)
 from tests.stores import StoreFactory
 
-NEW, OLD = VERSIONS
+NEW, OLD = NEWEST, OLDEST
 PATH = "/agentic_commerce/delegate_payment"
 CARD = "4242424242424242"
 CVC = "223"

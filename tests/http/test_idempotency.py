@@ -23,6 +23,8 @@ from agentic_commerce.payments.base import Charged, ChargeRequest, PaymentOutcom
 from agentic_commerce.store.base import Store
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import (
+    NEWEST,
+    OLDEST,
     VERSIONS,
     AcpClient,
     Reply,
@@ -32,7 +34,7 @@ from tests.http.conftest import (
 )
 from tests.stores import StoreFactory
 
-NEW, OLD = VERSIONS
+NEW, OLD = NEWEST, OLDEST
 
 
 def key(value: str) -> dict[str, str | None]:

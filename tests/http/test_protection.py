@@ -21,12 +21,21 @@ from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.app import create_app
 from agentic_commerce.http.gateway import SessionGateway, _sign, refusal_from
 from agentic_commerce.http.signatures import digest, sign
+from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.protocol.v2026_04_17 import Codec2026
 from agentic_commerce.supervisor import load_catalog
-from tests.http.conftest import ADDRESS, VERSIONS, AcpClient, address_update, create_body
+from tests.http.conftest import (
+    ADDRESS,
+    NEWEST,
+    OLDEST,
+    VERSIONS,
+    AcpClient,
+    address_update,
+    create_body,
+)
 from tests.stores import StoreFactory
 
-NEW, OLD = VERSIONS
+NEW, OLD = NEWEST, OLDEST
 SECRET = "sig_secret_value"
 
 
@@ -186,7 +195,8 @@ async def test_bad_addresses_are_400(
     reply = await acp.using(version).create(addressed(version, **fields))
     assert reply.status == 400
     assert reply.body["code"] == "invalid_field"
-    assert reply.body["param"].endswith(f".address.{field}" if version == NEW else f".{field}")
+    nested = BY_VERSION[version].fulfillment == "fulfillment_details"
+    assert reply.body["param"].endswith(f".address.{field}" if nested else f".{field}")
 
 
 async def test_non_us_addresses_skip_us_rules(acp: AcpClient) -> None:
@@ -205,7 +215,7 @@ async def test_currency_must_be_iso_4217(acp: AcpClient) -> None:
 async def test_limits_on_size(acp: AcpClient, version: str) -> None:
     client = acp.using(version)
     too_many = create_body(version)
-    key = "items" if version == OLD else "line_items"
+    key = BY_VERSION[version].items
     entry = too_many[key][0]
     too_many[key] = [entry] * 101
     reply = await client.create(too_many)

@@ -15,6 +15,7 @@ from agentic_commerce.domain.commands import PaymentCredential
 from agentic_commerce.domain.model import Payment
 from agentic_commerce.http.app import create_app
 from agentic_commerce.payments.base import Charged, ChargeRequest, PaymentOutcome, Processor
+from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import (
     VERSIONS,
@@ -36,10 +37,10 @@ async def test_missing_api_version_lists_supported_versions(acp: AcpClient) -> N
 
 
 async def test_unsupported_api_version(acp: AcpClient) -> None:
-    reply = await acp.using("2026-01-30").create(create_body("2026-04-17"))
+    reply = await acp.using("2024-01-01").create(create_body("2026-04-17"))
     assert reply.status == 400
     assert reply.body["code"] == "unsupported_api_version"
-    assert "2025-09-29" in reply.body["supported_versions"]
+    assert reply.body["supported_versions"] == list(VERSIONS)  # newest first
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ async def test_unknown_item_is_400_pointing_at_the_item(acp: AcpClient, version:
     assert reply.status == 400
     assert reply.body["type"] == "invalid_request"
     assert reply.body["code"] == "invalid_item_id"
-    prefix = "$.items" if version == "2025-09-29" else "$.line_items"
+    prefix = f"$.{BY_VERSION[version].items}"
     assert reply.body["param"] == f"{prefix}[0]"
 
 
