@@ -12,8 +12,6 @@ never a 5xx caused by a dead owner.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +40,7 @@ from agentic_commerce.http.errors import from_actor_error
 from agentic_commerce.http.responses import JSON_TYPE
 from agentic_commerce.protocol.base import Codec
 from agentic_commerce.protocol.orders import order_2026
+from agentic_commerce.protocol.signing import same, timestamped_mac
 from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import Answer
 
@@ -86,7 +85,7 @@ def build_message(call: Call, codec: Codec, answer: Answer | None) -> Any:
 
 
 def _sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return timestamped_mac(secret, timestamp, body).hex()
 
 
 FORBIDDEN = orjson.dumps(
@@ -106,7 +105,7 @@ def _signed(secret: str | None, timestamp: str, signature: str, body: bytes) -> 
         return False
     if len(timestamp) > 12 or abs(time.time() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
         return False
-    return hmac.compare_digest(signature, _sign(secret, timestamp, body))
+    return same(signature, _sign(secret, timestamp, body))
 
 
 def refusal_from(status: int, body: bytes, retry_after: str | None = None) -> RequestRejected:

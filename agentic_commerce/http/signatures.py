@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 
 from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.protocol.signing import same, timestamped_mac
 from agentic_commerce.store.base import Store
 
 
 def digest(secret: str, timestamp: str, body: bytes) -> bytes:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).digest()
+    return timestamped_mac(secret, timestamp, body)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -90,7 +89,7 @@ class Signatures:
             raise refused("signature_expired", "The request timestamp is outside the tolerance.")
         given = decode(signature)
         expected = digest(secret, timestamp, body)
-        if given is None or not hmac.compare_digest(given, expected):
+        if given is None or not same(given, expected):
             raise refused("invalid_signature", "The request signature does not match.")
         replay_key = f"{merchant_id}:{expected.hex()}"
         if not await self.store.remember_signature(replay_key, 2 * self.tolerance):

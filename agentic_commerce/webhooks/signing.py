@@ -7,11 +7,11 @@ receivers; `agentic-commerce-verify-webhook` wraps it as a command.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import re
 import sys
 import time
+
+from agentic_commerce.protocol.signing import same, timestamped_mac
 
 HEADER = "Merchant-Signature"
 PATTERN = re.compile(r"^t=(\d+),v1=([a-fA-F0-9]{64})$")
@@ -23,8 +23,7 @@ class InvalidSignature(ValueError):
 
 
 def _mac(secret: str, timestamp: int, body: bytes) -> str:
-    message = str(timestamp).encode() + b"." + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return timestamped_mac(secret, str(timestamp), body).hex()
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -49,7 +48,7 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         raise InvalidSignature("timestamp outside the tolerance")
-    if not hmac.compare_digest(given, _mac(secret, timestamp, body)):
+    if not same(given, _mac(secret, timestamp, body)):
         raise InvalidSignature("signature does not match")
     return timestamp
 
