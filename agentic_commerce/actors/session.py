@@ -64,6 +64,7 @@ from agentic_commerce.payments.base import (
     Voided,
     order_id_for,
 )
+from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import (
     Answer,
     Commit,
@@ -145,6 +146,7 @@ class SessionDeps:
     """What every session actor shares."""
 
     store: Store
+    versions: Versions  # renders idempotent answers in the request's version
     catalog: Catalog
     inventory: ActorRef
     payment: ActorRef
@@ -281,6 +283,7 @@ class SessionActor(Actor):
         self.snapshot: SessionView | None = None
         self._idle_at = 0.0
         self._answer: Answer | None = None  # of the message being handled
+        self._recorded = False  # its record went into a commit
         self._quoted: tuple[Session, pricing.Quote] | None = None  # the last settled session
         self._loaded = False  # False after a store failure: a timed-out commit may have landed
         self._refusing = False  # a load failed: answer what is queued with 503, then passivate
@@ -354,10 +357,12 @@ class SessionActor(Actor):
             if self._due():
                 await self._expire()
             self._answer = message.answer if isinstance(message, ANSWERED) else None
+            self._recorded = False
             reply = await self._dispatch(message)
-            if isinstance(reply, SessionView) and self._answer and self._answer.body is None:
+            if isinstance(reply, SessionView) and self._answer and not self._recorded:
                 # Answered without a state change: the record is written on its own.
-                await self.deps.store.put_idempotency(self._answer.record(reply))
+                body = self.deps.versions.render(self._answer.version, reply)
+                await self.deps.store.put_idempotency(self._answer.record(body))
             return reply
         except RequestRejected as rejected:
             return rejected
@@ -431,16 +436,17 @@ class SessionActor(Actor):
         expected = None if self.state is None else self.state.version
         quote = self._quote(session)
         answer = self._answer
-        record = answer.record(SessionView(session, quote)) if answer is not None else None
-        try:
-            stored = await self.deps.store.commit(Commit(session, expected, record, events))
-        except BaseException:
-            if answer is not None:
-                answer.body = None
-            raise
+        # The view as it will be stored; its body in the request's version is rendered
+        # once, stored with the change and (from the view's cache) sent.
+        view = SessionView(replace(session, version=(expected or 0) + 1), quote)
+        record = None
+        if answer is not None:
+            record = answer.record(self.deps.versions.render(answer.version, view))
+        stored = await self.deps.store.commit(Commit(session, expected, record, events))
+        self._recorded = record is not None
         count_session_event(self.state, stored)
         self.state = stored
-        self.snapshot = SessionView(stored, quote)
+        self.snapshot = SessionView(stored, quote, view.rendered)
         if events:
             self.deps.on_events()
         return self.snapshot

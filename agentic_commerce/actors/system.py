@@ -44,6 +44,8 @@ from agentic_commerce.payments.base import Processor
 from agentic_commerce.payments.simulated import SimulatedProcessor
 from agentic_commerce.payments.stripe_unconfigured import StripeNotConfigured
 from agentic_commerce.payments.vault import VaultProcessor
+from agentic_commerce.protocol.base import Storefront
+from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import Store, StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.system")
@@ -120,6 +122,23 @@ def build_processors(settings: Settings) -> list[Processor]:
     return processors
 
 
+def storefront_of(settings: Settings) -> Storefront:
+    """The merchant facts responses show, from the settings."""
+    return Storefront(
+        shop_url=settings.shop_url,
+        psp_accounts=settings.psp_account,
+        environment="production" if settings.production else "sandbox",
+        three_ds_acquirer=(
+            ("acquirer_bin", settings.three_ds_acquirer_bin),
+            ("acquirer_country", settings.three_ds_acquirer_country),
+            ("acquirer_merchant_id", settings.three_ds_acquirer_merchant_id),
+            ("merchant_name", settings.three_ds_merchant_name),
+        ),
+        three_ds_directory_server=settings.three_ds_directory_server,
+        max_line_items=settings.max_line_items,
+    )
+
+
 def count_restart(kind: str, actor_id: str) -> None:
     metrics.RESTARTS.labels(kind).inc()
 
@@ -178,8 +197,11 @@ class ActorSystem:
         self.payment = ActorRef("payment", payment_box)
         self.receiver = webhook_receiver(settings)
         self.webhooks = ActorRef("webhooks", webhooks_box) if self.receiver else None
+        self.storefront = storefront_of(settings)
+        self.versions = Versions(self.storefront)  # responses and idempotent answers
         self.session_deps = SessionDeps(
             store=store,
+            versions=self.versions,
             catalog=catalog,
             inventory=self.inventory,
             payment=self.payment,

@@ -201,7 +201,7 @@ def register_admin(
         session_id = await order_session(order_id)
         call = Call(kind, codec.version, "", params=params)
         reply = await gateway.call(session_id, call, codec, None)
-        body = reply if isinstance(reply, bytes) else render_reply(call, codec, reply)
+        body = reply if isinstance(reply, bytes) else render_reply(call, gateway.versions, reply)
         return Response(body, 200, content_type=JSON_TYPE)
 
     @app.get("/admin/orders/<order_id>")

@@ -34,8 +34,6 @@ from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.service_routes import register_service_routes
 from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.http.throttle import AuthThrottle
-from agentic_commerce.protocol.base import Storefront
-from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.http")
@@ -88,20 +86,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
     app.config["BODY_TIMEOUT"] = settings.body_timeout_seconds  # from the request head on
     app.asgi_http_class = HTTPConnection  # lets hypercorn close connections (see there)
     app.extensions["acs_system"] = system
-    storefront = Storefront(
-        shop_url=settings.shop_url,
-        psp_accounts=settings.psp_account,
-        environment="production" if settings.production else "sandbox",
-        three_ds_acquirer=(
-            ("acquirer_bin", settings.three_ds_acquirer_bin),
-            ("acquirer_country", settings.three_ds_acquirer_country),
-            ("acquirer_merchant_id", settings.three_ds_acquirer_merchant_id),
-            ("merchant_name", settings.three_ds_merchant_name),
-        ),
-        three_ds_directory_server=settings.three_ds_directory_server,
-        max_line_items=settings.max_line_items,
-    )
-    versions = Versions(storefront)
+    storefront, versions = system.storefront, system.versions
     idempotency = Idempotency(
         system.store,
         ttl_seconds=settings.idempotency_ttl_seconds,

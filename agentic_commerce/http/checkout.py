@@ -7,7 +7,6 @@ import hashlib
 import re
 from functools import partial
 
-import orjson
 from quart import Quart, Response, request
 
 from agentic_commerce.actors.session import SESSION_EXISTS, fresh_snapshot, new_id
@@ -17,6 +16,7 @@ from agentic_commerce.domain.view import SessionView
 from agentic_commerce.http.context import Caller, Gate
 from agentic_commerce.http.gateway import Call, SessionGateway
 from agentic_commerce.http.responses import JSON_TYPE
+from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import Answer
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -31,15 +31,13 @@ def new_session_id(merchant_id: str, idempotency_key: str | None) -> str:
     return f"cs_{digest[:24]}"
 
 
-def render(who: Caller, reply: SessionView | bytes) -> bytes:
-    """A reply as bytes: a view rendered once per version (views are cached), or the
-    body an owning instance already rendered."""
+def render(versions: Versions, who: Caller, reply: SessionView | bytes) -> bytes:
+    """A reply as bytes: a view rendered once per version (views are cached, and an
+    idempotent answer's body is in the cache already), or the body an owning instance
+    already rendered."""
     if isinstance(reply, bytes):
         return reply
-    body = reply.rendered.get(who.codec.version)
-    if body is None:
-        body = reply.rendered[who.codec.version] = orjson.dumps(who.codec.render_session(reply))
-    return body
+    return versions.render(who.codec.version, reply)
 
 
 def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: SessionGateway) -> None:
@@ -67,7 +65,7 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: Sess
                 # The key was used before and its record has expired: a new request.
                 return await gateway.call(new_id("cs"), call, who.codec, answer)
 
-        return await gate.post(who, raw, target, status, partial(render, who), run)
+        return await gate.post(who, raw, target, status, partial(render, system.versions, who), run)
 
     @app.post("/checkout_sessions")
     async def create_session() -> Response:
@@ -83,7 +81,7 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: Sess
         if reply is None:
             call = Call("get", who.codec.version, who.merchant_id)
             reply = await gateway.call(session_id, call, who.codec, None)
-        return Response(render(who, reply), 200, content_type=JSON_TYPE)
+        return Response(render(system.versions, who, reply), 200, content_type=JSON_TYPE)
 
     @app.post("/checkout_sessions/<session_id>")
     async def update_session(session_id: str) -> Response:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
 
 import orjson
 import pycountry
@@ -117,7 +116,7 @@ class Vault:
 
     async def tokenize(
         self, version: str, raw: bytes, merchant_id: str, key: str | None, answer: Answer | None
-    ) -> dict[str, Any]:
+    ) -> bytes:
         body = _parse(version, raw)
         now = self.clock.now()
         exp_month, exp_year = _check_card(body, now)
@@ -142,7 +141,7 @@ class Vault:
         metadata = {**body.metadata, "merchant_id": allowance.merchant_id}
         if key is not None:
             metadata["idempotency_key"] = key
-        response = {"id": token.id, "created": timestamp(now), "metadata": metadata}
+        response = orjson.dumps({"id": token.id, "created": timestamp(now), "metadata": metadata})
         record = answer.record(response) if answer is not None else None
         await self.store.put_vault_token(token, record)
         return response
@@ -158,9 +157,9 @@ def register_delegate_payment(app: Quart, vault_service: Vault, gate: Gate) -> N
             raise
         key = request.headers.get("Idempotency-Key") or None
 
-        async def call(answer: Answer | None) -> dict[str, Any]:
+        async def call(answer: Answer | None) -> bytes:
             return await vault_service.tokenize(
                 who.codec.version, raw, who.merchant_id, key, answer
             )
 
-        return await gate.post(who, raw, f"vault-{who.merchant_id}", 201, orjson.dumps, call)
+        return await gate.post(who, raw, f"vault-{who.merchant_id}", 201, bytes, call)

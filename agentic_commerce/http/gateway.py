@@ -182,8 +182,6 @@ class SessionGateway:
                 if replayed is not None:
                     return replayed
                 return await self.ask_local(session_id, build_message(call, codec, answer))
-            if answer is not None:
-                answer.body = body
             return body
         raise RequestRejected(
             "owner_moving",
@@ -203,13 +201,12 @@ class SessionGateway:
             return None
         if stored.status >= 400:
             raise refusal_from(stored.status, stored.body)
-        answer.body = stored.body
         return stored.body
 
     async def _forward(self, url: str, session_id: str, call: Call, answer: Answer | None) -> bytes:
         if self.secret is None:
             raise OwnerSilent()
-        spec = None  # the answer to record, without its render function (rebuilt there)
+        spec = None  # the answer to record (its version is the call's)
         if answer is not None:
             spec = {
                 "scope": answer.scope,
@@ -277,15 +274,16 @@ class OwnerMoved(Exception):
 ADMIN_KINDS = frozenset({"order_status", "refund"})
 
 
-def render_reply(call: Call, codec: Codec, view: SessionView) -> bytes:
-    """What a call answers: the session in the caller's version, or for the
+def render_reply(call: Call, versions: Versions, view: SessionView) -> bytes:
+    """What a call answers: the session in the caller's version (from the view's
+    cache, so an idempotent answer is the bytes its record holds), or for the
     operators' order calls the order (2026-04-17 shape)."""
     if call.kind in ADMIN_KINDS:
         assert view.session.order is not None
         body = order_2026(view.session.order)
         body["api_version"] = view.session.api_version
         return orjson.dumps(body)
-    return orjson.dumps(codec.render_session(view))
+    return versions.render(call.version, view)
 
 
 def register_internal(app: Quart, gateway: SessionGateway) -> None:
@@ -314,11 +312,7 @@ def register_internal(app: Quart, gateway: SessionGateway) -> None:
         if data.get("answer"):
             spec = data["answer"]
             answer = Answer(
-                spec["scope"],
-                spec["fingerprint"],
-                spec["status"],
-                spec["expires_at"],
-                lambda view: orjson.dumps(codec.render_session(view)),
+                spec["scope"], spec["fingerprint"], spec["status"], spec["expires_at"], call.version
             )
         handled = {"X-ACS-Handled": "1"}
         try:
@@ -333,8 +327,5 @@ def register_internal(app: Quart, gateway: SessionGateway) -> None:
                 headers=headers,
                 content_type=JSON_TYPE,
             )
-        if answer is not None and answer.body is not None:
-            body = answer.body
-        else:
-            body = render_reply(call, codec, view)
+        body = render_reply(call, gateway.versions, view)  # the recorded bytes, when recorded
         return Response(body, 200, headers=handled, content_type=JSON_TYPE)

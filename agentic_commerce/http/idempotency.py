@@ -130,7 +130,7 @@ class Idempotency:
             raise InFlight(version)
         self.claims.held(scope, holder)
         try:
-            answer = Answer(scope, digest, status, time.time() + self.ttl_seconds, render)
+            answer = Answer(scope, digest, status, time.time() + self.ttl_seconds, version)
             try:
                 result = await call(answer)
             except RequestRejected as refused:
@@ -146,7 +146,7 @@ class Idempotency:
                         )
                     )
                 raise
-            body = answer.body if answer.body is not None else render(result)
+            body = render(result)  # a view's body comes from its cache: the bytes recorded
             metrics.IDEMPOTENCY.labels("stored").inc()
             return Outcome(status, body)
         finally:

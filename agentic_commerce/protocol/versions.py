@@ -3,7 +3,10 @@ that have one), chosen per request."""
 
 from __future__ import annotations
 
+import orjson
+
 from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.view import SessionView
 from agentic_commerce.protocol.base import Codec, Storefront
 from agentic_commerce.protocol.traits import OLDEST_FIRST
 from agentic_commerce.protocol.v2025_09_29 import Codec2025
@@ -20,6 +23,15 @@ class Versions:
         self.oldest_first = list(self.by_version)  # the discovery document's order
         self.supported = self.oldest_first[::-1]  # newest first, as errors list them
         self.newest = self.by_version[NEWEST]
+
+    def render(self, version: str, view: SessionView) -> bytes:
+        """The session in `version`, rendered once per view (a view never changes):
+        the bytes an idempotency record stores are the bytes sent."""
+        body = view.rendered.get(version)
+        if body is None:
+            codec = self.by_version[version]
+            body = view.rendered[version] = orjson.dumps(codec.render_session(view))
+        return body
 
     def codec_for(self, header: str | None) -> Codec:
         if header is None or not header.strip():

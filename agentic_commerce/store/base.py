@@ -10,10 +10,9 @@ released when the commit does not happen.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.rate_limit import Decision, Limit
@@ -48,26 +47,22 @@ class IdempotencyRecord:
     expires_at: float  # unix seconds
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Answer:
-    """How to record the answer to an idempotent request.
-
-    The front end's codec renders the body (`render`); the writer stores the
-    record in the same atomic write as the change it answers, or on its own
-    when nothing changed. `body` keeps the rendered bytes for the front end.
-    """
+    """How to record the answer to an idempotent request: its key, and the API
+    version its body is rendered in. The writer renders the body once and stores
+    it in the same atomic write as the change it answers (or on its own when
+    nothing changed); the front end sends those same bytes."""
 
     scope: str
     fingerprint: str
     status: int
     expires_at: float
-    render: Callable[[Any], bytes]
-    body: bytes | None = None
+    version: str
 
-    def record(self, value: Any) -> IdempotencyRecord:
-        self.body = self.render(value)
+    def record(self, body: bytes) -> IdempotencyRecord:
         return IdempotencyRecord(
-            self.scope, self.fingerprint, self.status, self.body, (), self.expires_at
+            self.scope, self.fingerprint, self.status, body, (), self.expires_at
         )
 
 
