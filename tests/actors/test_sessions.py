@@ -6,10 +6,9 @@ the expiry sweeper run in virtual time: every wait below is on a condition.
 
 from __future__ import annotations
 
-import inspect
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,6 +48,7 @@ from agentic_commerce.payments.base import ChargeRequest, PaymentOutcome, Proces
 from agentic_commerce.payments.simulated import SimulatedProcessor
 from agentic_commerce.store.base import StockLevel, Store
 from tests.stores import StoreFactory
+from tests.waiting import eventually
 
 MERCHANT = "merchant_test"
 VERSION = "2026-04-17"
@@ -146,20 +146,6 @@ def rejected(reply: Any, code: str) -> RequestRejected:
 
 def codes(v: SessionView) -> list[str | None]:
     return [m.code for m in v.quote.messages]
-
-
-async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], *, step: float = 0.01, limit: float = 300
-) -> None:
-    """Wait in (virtual) trio time until `condition` holds; fail after `limit` seconds."""
-    with trio.fail_after(limit):
-        while True:
-            result = condition()
-            if inspect.isawaitable(result):
-                result = await result
-            if result:
-                return
-            await trio.sleep(step)
 
 
 @dataclass
@@ -358,7 +344,7 @@ async def test_passivation_after_idle_and_reactivation(
             assert rs.system.sessions.lookup("cs_p") is first
         # ... and 30 s without any passivate it.
         idle_from = trio.current_time()
-        await eventually(lambda: rs.system.sessions.lookup("cs_p") is None)
+        await eventually(lambda: rs.system.sessions.lookup("cs_p") is None, limit=300)
         assert trio.current_time() - idle_from == pytest.approx(30, abs=0.05)
         assert len(rs.system.sessions) == 0
         assert rs.restarts == []  # a passivation is not a crash
@@ -435,7 +421,7 @@ async def test_passivated_session_is_expired_by_the_sweeper(
     ) as rs:
         t0 = trio.current_time()
         await rs.create("cs_s", ("usb_c_cable", 3))
-        await eventually(lambda: rs.system.sessions.lookup("cs_s") is None)
+        await eventually(lambda: rs.system.sessions.lookup("cs_s") is None, limit=300)
         assert trio.current_time() - t0 < 60
         assert await rs.status("cs_s") is Status.READY_FOR_PAYMENT
         assert (await rs.stock("usb_c_cable")).reserved == 3
@@ -462,7 +448,7 @@ async def test_overdue_passivated_session_expires_when_read(
         expiry_sweep_seconds=100_000,
     ) as rs:
         await rs.create("cs_r", ("usb_c_cable", 1))
-        await eventually(lambda: rs.system.sessions.lookup("cs_r") is None)
+        await eventually(lambda: rs.system.sessions.lookup("cs_r") is None, limit=300)
         await trio.sleep(120)
         assert await rs.status("cs_r") is Status.READY_FOR_PAYMENT  # nobody looked yet
         assert view(await rs.get("cs_r")).session.status is Status.EXPIRED
@@ -624,7 +610,7 @@ async def test_a_commit_landing_after_its_actor_was_killed_is_seen_not_404(
             activation = rs.system.sessions.lookup("cs_l")
             assert rs.system.sessions.kill("cs_l")
         assert isinstance(outcome[0], ActorCrashed)
-        await eventually(lambda: activation is not None and activation.restarts == 1)
+        await eventually(lambda: activation is not None and activation.restarts == 1, limit=300)
         store.gate.set()
         await store.landed.wait()
         seen = view(await rs.get("cs_l"))
@@ -651,7 +637,7 @@ async def test_restart_after_a_crash_keeps_committed_state(
 
         # A crash of an idle actor: restarted at once from the store.
         assert rs.system.sessions.kill("cs_c")
-        await eventually(lambda: activation.restarts == 1)
+        await eventually(lambda: activation.restarts == 1, limit=300)
         assert view(await rs.get("cs_c")) == created
         assert rs.restarts == [("session", "cs_c")]
 
@@ -670,7 +656,7 @@ async def test_restart_after_a_crash_keeps_committed_state(
             assert rs.system.sessions.kill("cs_c")
         assert len(outcome) == 1 and isinstance(outcome[0], ActorCrashed)
         gated.gate.set()  # the charge finishes, but nobody is listening any more
-        await eventually(lambda: activation.restarts == 2)
+        await eventually(lambda: activation.restarts == 2, limit=300)
         assert rs.system.sessions.lookup("cs_c") is activation
 
         after = view(await rs.get("cs_c"))

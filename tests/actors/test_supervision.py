@@ -15,6 +15,7 @@ from agentic_commerce.actors.supervision import (
     RestartIntensity,
     Supervisor,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.kills_actors  # every test here crashes children on purpose
 
@@ -41,15 +42,6 @@ class Child:
 
     def spec(self, restart: Restart = Restart.PERMANENT, kind: str = "service") -> ChildSpec:
         return ChildSpec(self.name, self, restart, kind)
-
-
-async def wait_for(condition: Callable[[], bool], limit: float = 1000) -> None:
-    """Wait (in trio time) until `condition()` holds."""
-    with trio.fail_after(limit):
-        while True:
-            if condition():
-                return
-            await trio.sleep(0.001)
 
 
 async def run_then_cancel(supervisor: Supervisor, check: Callable[[], Awaitable[None]]) -> None:
@@ -200,7 +192,7 @@ async def test_escalation_restarts_the_subtree_under_the_parent(
     )
 
     async def check() -> None:
-        await wait_for(lambda: crasher.starts == 4 and sibling.starts == 2)
+        await eventually(lambda: crasher.starts == 4 and sibling.starts == 2, limit=1000)
         await crasher.running.wait()
         assert len(inner_failures) == 1
         assert isinstance(inner_failures[0], ExceptionGroup)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -58,10 +58,3 @@ async def admin_app(
             client = app.test_client()
             yield Admin(AcpClient(client), client, app, system)
         nursery.cancel_scope.cancel()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Poll until `check` holds (restarts happen in the supervisor's own task), bounded."""
-    with trio.fail_after(timeout):
-        while not await check():  # noqa: ASYNC110
-            await trio.sleep(0.01)

@@ -12,8 +12,9 @@ from agentic_commerce.domain.commands import PaymentCredential
 from agentic_commerce.payments.base import ChargeRequest, PaymentOutcome, Processor
 from agentic_commerce.payments.simulated import SimulatedProcessor
 from tests import acp_schema
-from tests.admin.conftest import ADMIN_KEY, BEARER, NEW, Admin, admin_app, eventually
+from tests.admin.conftest import ADMIN_KEY, BEARER, NEW, Admin, admin_app
 from tests.http.conftest import address_update, payment
+from tests.waiting import eventually
 
 ACTOR_FIELDS = {
     "kind",

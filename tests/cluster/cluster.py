@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,18 +190,6 @@ def running_cluster(count: int, env: dict[str, str]) -> Iterator[Cluster]:
     finally:
         cluster.stop()
         cluster.cleanup()
-
-
-def poll(condition: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T:
-    """The first truthy value of `condition()`, within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def session_actor_ids(base_url: str) -> set[str]:

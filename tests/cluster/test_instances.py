@@ -16,11 +16,11 @@ from tests.cluster.cluster import (
     Cluster,
     Reply,
     cluster_env,
-    poll,
     running_cluster,
     session_actor_ids,
 )
 from tests.redis_server import RedisServer
+from tests.waiting import poll
 
 pytestmark = pytest.mark.slow
 LEASE_TTL = 2.0

@@ -28,13 +28,13 @@ from tests.cluster.cluster import (
     Reply,
     check,
     pay,
-    poll,
     post_headers,
     session_actor_ids,
     wait_healthy,
 )
 from tests.e2e.server import free_port
 from tests.redis_server import RedisServer
+from tests.waiting import poll
 
 pytestmark = pytest.mark.slow
 WORKERS = 2

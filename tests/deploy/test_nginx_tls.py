@@ -33,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import acp_schema
 from tests.e2e.server import Server, free_port, running_server
 from tests.redis_server import RedisServer, redis_server
+from tests.waiting import poll
 
 pytestmark = pytest.mark.slow
 
@@ -241,15 +242,10 @@ def port_of(server: Server) -> int:
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(what)
+    try:
+        poll(condition, timeout, ignoring=(httpx.TransportError,))
+    except TimeoutError:
+        raise TimeoutError(what) from None
 
 
 def post_headers() -> dict[str, str]:
