@@ -158,6 +158,7 @@ class Ownership:
         if not self.store.durable:
             return
         deadline = trio.current_time() + JOIN_WAIT_TTLS * self.ttl
+        waiting_for = None
         while True:
             try:
                 other = await self.store.join(self.member, self.ttl)
@@ -170,7 +171,9 @@ class Ownership:
                 return
             if trio.current_time() >= deadline:
                 raise JoinRefused(refusal(self.member, other))
-            log.warning("waiting_for_registration_to_lapse", other=other)
+            if other != waiting_for:  # once per registration waited for
+                log.warning("waiting_for_registration_to_lapse", other=other)
+                waiting_for = other
             await trio.sleep(self.ttl / TAKEOVER_POLL_FRACTION)
 
     async def leave(self) -> None:
