@@ -10,7 +10,7 @@ Public API::
 
     validate(version, definition, body)                 # checkout bundle, any $defs name
     validate_bundle(version, bundle, definition, body)  # any bundle
-    assert_checkout_session(version, body)  # CheckoutSessionWithOrder if "order" in body
+    assert_checkout_session(version, body, complete=...)  # the definition of its endpoint
     assert_error(version, body)             # the flat checkout Error
     assert_delegate_payment(version, definition, body)
 
@@ -67,7 +67,7 @@ __all__ = [
     "validate_bundle",
 ]
 
-VERSIONS: tuple[str, ...] = ("2025-09-29", "2026-04-17")
+VERSIONS: tuple[str, ...] = ("2025-09-29", "2025-12-12", "2026-01-16", "2026-01-30", "2026-04-17")
 BUNDLES: tuple[str, ...] = ("agentic_checkout", "delegate_payment")
 
 CHECKOUT = "agentic_checkout"
@@ -254,18 +254,29 @@ def _patch_draft4_exclusive_bounds(schema: dict[str, Any]) -> None:
         raise PatchNoLongerApplies("no boolean exclusiveMinimum/exclusiveMaximum left")
 
 
-def _patch_order_in_session_base(schema: dict[str, Any]) -> None:
+WITH_ORDER_BASE = "CheckoutSessionBaseWithOrder"
+
+
+def _patch_order_in_session_with_order(schema: dict[str, Any]) -> None:
     """SUMMARY.md §14 item 1: ``CheckoutSessionWithOrder`` can never validate.
 
     It is ``allOf[CheckoutSessionBase (additionalProperties: false), {order}]``, and the
-    base rejects ``order`` as an additional property.  Do what 2025-12-12+ did: declare
-    ``order`` in ``CheckoutSessionBase.properties`` (``CheckoutSessionWithOrder`` still
-    requires it; ``CheckoutSession`` now merely tolerates it, as in later versions).
+    base rejects ``order`` as an additional property.  ``CheckoutSessionWithOrder`` gets
+    its own copy of the base that declares ``order`` (as 2025-12-12+ declare it in the
+    base), ``$defs/CheckoutSessionBaseWithOrder``: the complete endpoint's answer can
+    validate, while ``CheckoutSession`` (what create, get, update and cancel answer)
+    still rejects ``order``, as this version's base does.
     """
     base = _defs(schema, "CheckoutSessionBase")
     if "order" in base.get("properties", {}) or base.get("additionalProperties") is not False:
         raise PatchNoLongerApplies("CheckoutSessionBase already admits `order`")
-    base["properties"]["order"] = {"$ref": "#/$defs/Order"}
+    parts = _defs(schema, "CheckoutSessionWithOrder").get("allOf", [])
+    if not parts or parts[0] != {"$ref": "#/$defs/CheckoutSessionBase"}:
+        raise PatchNoLongerApplies("CheckoutSessionWithOrder is not allOf[CheckoutSessionBase, …]")
+    admitted = copy.deepcopy(base)
+    admitted["properties"]["order"] = {"$ref": "#/$defs/Order"}
+    schema["$defs"][WITH_ORDER_BASE] = admitted
+    parts[0] = {"$ref": f"#/$defs/{WITH_ORDER_BASE}"}
 
 
 def _patch_extensions_one_of(schema: dict[str, Any]) -> None:
@@ -281,7 +292,8 @@ def _patch_extensions_one_of(schema: dict[str, Any]) -> None:
 
 
 _PATCHES: Mapping[tuple[str, str], tuple[Patch, ...]] = {
-    ("2025-09-29", CHECKOUT): (_patch_draft4_exclusive_bounds, _patch_order_in_session_base),
+    ("2025-09-29", CHECKOUT): (_patch_draft4_exclusive_bounds, _patch_order_in_session_with_order),
+    ("2026-01-30", CHECKOUT): (_patch_extensions_one_of,),
     ("2026-04-17", CHECKOUT): (_patch_extensions_one_of,),
 }
 
@@ -445,10 +457,22 @@ def validate(version: str, definition: str, body: Any) -> None:
     validate_bundle(version, CHECKOUT, definition, body)
 
 
-def assert_checkout_session(version: str, body: Any) -> None:
-    """A checkout session response: ``CheckoutSessionWithOrder`` if it has ``order``."""
-    has_order = isinstance(body, dict) and "order" in body
-    validate(version, "CheckoutSessionWithOrder" if has_order else "CheckoutSession", body)
+def assert_checkout_session(version: str, body: Any, *, complete: bool | None = None) -> None:
+    """A checkout session response, against the definition its endpoint answers.
+
+    ``complete=True`` (the complete endpoint): ``CheckoutSessionWithOrder`` when the
+    session is completed; a complete that did not complete it (a declined payment, a
+    3-D Secure challenge) has no order to show and answers ``CheckoutSession``.
+    ``complete=False`` (create, get, update, cancel): ``CheckoutSession``, which in
+    2025-09-29 has no ``order``.  ``None`` (endpoint unknown): by the body,
+    ``CheckoutSessionWithOrder`` if it has ``order``.
+    """
+    is_dict = isinstance(body, dict)
+    if complete is None:
+        with_order = is_dict and "order" in body
+    else:
+        with_order = complete and is_dict and body.get("status") == "completed"
+    validate(version, "CheckoutSessionWithOrder" if with_order else "CheckoutSession", body)
 
 
 def assert_error(version: str, body: Any) -> None:

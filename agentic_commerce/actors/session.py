@@ -283,6 +283,7 @@ class SessionActor(Actor):
         self.snapshot: SessionView | None = None
         self._idle_at = 0.0
         self._answer: Answer | None = None  # of the message being handled
+        self._completing = False  # that message is a Complete (answered with the order)
         self._recorded = False  # its record went into a commit
         self._quoted: tuple[Session, pricing.Quote] | None = None  # the last settled session
         self._loaded = False  # False after a store failure: a timed-out commit may have landed
@@ -357,11 +358,14 @@ class SessionActor(Actor):
             if self._due():
                 await self._expire()
             self._answer = message.answer if isinstance(message, ANSWERED) else None
+            self._completing = isinstance(message, Complete)
             self._recorded = False
             reply = await self._dispatch(message)
             if isinstance(reply, SessionView) and self._answer and not self._recorded:
                 # Answered without a state change: the record is written on its own.
-                body = self.deps.versions.render(self._answer.version, reply)
+                body = self.deps.versions.render(
+                    self._answer.version, reply, complete=self._completing
+                )
                 await self.deps.store.put_idempotency(self._answer.record(body))
             return reply
         except RequestRejected as rejected:
@@ -441,7 +445,8 @@ class SessionActor(Actor):
         view = SessionView(replace(session, version=(expected or 0) + 1), quote)
         record = None
         if answer is not None:
-            record = answer.record(self.deps.versions.render(answer.version, view))
+            body = self.deps.versions.render(answer.version, view, complete=self._completing)
+            record = answer.record(body)
         stored = await self.deps.store.commit(Commit(session, expected, record, events))
         self._recorded = record is not None
         count_session_event(self.state, stored)

@@ -31,13 +31,15 @@ def new_session_id(merchant_id: str, idempotency_key: str | None) -> str:
     return f"cs_{digest[:24]}"
 
 
-def render(versions: Versions, who: Caller, reply: SessionView | bytes) -> bytes:
+def render(
+    versions: Versions, who: Caller, reply: SessionView | bytes, complete: bool = False
+) -> bytes:
     """A reply as bytes: a view rendered once per version (views are cached, and an
     idempotent answer's body is in the cache already), or the body an owning instance
     already rendered."""
     if isinstance(reply, bytes):
         return reply
-    return versions.render(who.codec.version, reply)
+    return versions.render(who.codec.version, reply, complete=complete)
 
 
 def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: SessionGateway) -> None:
@@ -65,7 +67,8 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: Sess
                 # The key was used before and its record has expired: a new request.
                 return await gateway.call(new_id("cs"), call, who.codec, answer)
 
-        return await gate.post(who, raw, target, status, partial(render, system.versions, who), run)
+        answer = partial(render, system.versions, who, complete=kind == "complete")
+        return await gate.post(who, raw, target, status, answer, run)
 
     @app.post("/checkout_sessions")
     async def create_session() -> Response:

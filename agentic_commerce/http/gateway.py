@@ -283,7 +283,7 @@ def render_reply(call: Call, versions: Versions, view: SessionView) -> bytes:
         body = order_2026(view.session.order)
         body["api_version"] = view.session.api_version
         return orjson.dumps(body)
-    return versions.render(call.version, view)
+    return versions.render(call.version, view, complete=call.kind == "complete")
 
 
 def register_internal(app: Quart, gateway: SessionGateway) -> None:

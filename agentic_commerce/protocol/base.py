@@ -181,6 +181,16 @@ def total(value: model.Total) -> JSON:
     return {"type": value.type, "display_text": value.display_text, "amount": value.amount}
 
 
+def links(shop_url: str, policy: str) -> list[JSON]:
+    """Terms, privacy and returns; `policy` is the link type of the return policy
+    (`seller_shop_policies` in 2025-09-29, `return_policy` from 2025-12-12)."""
+    return [
+        {"type": "terms_of_use", "url": f"{shop_url}/legal/terms"},
+        {"type": "privacy_policy", "url": f"{shop_url}/legal/privacy"},
+        {"type": policy, "url": f"{shop_url}/legal/returns"},
+    ]
+
+
 class Codec(abc.ABC):
     """One API version: request JSON to commands, canonical state to response JSON."""
 
@@ -203,6 +213,12 @@ class Codec(abc.ABC):
 
     @abc.abstractmethod
     def render_session(self, view: SessionView) -> JSON: ...
+
+    def render_completion(self, view: SessionView) -> JSON:
+        """The answer of the complete endpoint (`CheckoutSessionWithOrder`); every
+        other endpoint answers `render_session` (`CheckoutSession`). They differ
+        only where a version keeps `order` out of `CheckoutSession` (2025-09-29)."""
+        return self.render_session(view)
 
     def render_error(
         self,

@@ -1,9 +1,11 @@
 """Request bodies of `POST /agentic_commerce/delegate_payment`, per version, as
 pydantic models mirroring `schema.delegate_payment.json`.
 
-The versions differ in two places: 2025-09-29 needs at least one risk signal
-and an IIN of at most 6 characters; 2026-04-17 allows an empty list, an IIN of
-8 and requires `display_last4` to be exactly four digits.
+The versions differ in three places: 2025-09-29 needs at least one risk signal,
+an IIN of at most 6 characters and a `display_last4` of at most 4; 2026-01-30 is
+2025-09-29 with `display_last4` exactly four digits; 2026-04-17 allows an empty
+list and an IIN of 8 (`display_last4` still four digits). 2025-12-12 is
+2025-09-29; 2026-01-16 is 2025-09-29 with an IIN of 8.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ class Card(Strict):
     virtual: bool | None = None
 
 
-class Card2025(Card):
+class Card20260130(Card):
     iin: str | None = Field(default=None, max_length=6)
+
+
+class Card2025(Card20260130):
     display_last4: str | None = Field(default=None, max_length=4)
 
 
@@ -74,12 +79,27 @@ class DelegatePaymentRequest(Strict):
     metadata: dict[str, str]
 
 
-class DelegatePaymentRequest2025(DelegatePaymentRequest):
-    payment_method: Card2025
+class DelegatePaymentRequest20260130(DelegatePaymentRequest):
+    payment_method: Card20260130
     risk_signals: list[RiskSignal] = Field(min_length=1)
+
+
+class DelegatePaymentRequest2025(DelegatePaymentRequest20260130):
+    payment_method: Card2025
+
+
+class Card20260116(Card2025):
+    iin: str | None = Field(default=None, max_length=8)
+
+
+class DelegatePaymentRequest20260116(DelegatePaymentRequest2025):
+    payment_method: Card20260116
 
 
 MODELS: dict[str, type[DelegatePaymentRequest]] = {
     "2026-04-17": DelegatePaymentRequest,
+    "2026-01-30": DelegatePaymentRequest20260130,
+    "2026-01-16": DelegatePaymentRequest20260116,
+    "2025-12-12": DelegatePaymentRequest2025,  # the same schema as 2025-09-29
     "2025-09-29": DelegatePaymentRequest2025,
 }

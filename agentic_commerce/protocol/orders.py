@@ -1,10 +1,12 @@
 """Orders in each version's shape: the 2026-04-17 Order (complete responses, admin
-API, webhooks) and the 2025-09-29 webhook `EventDataOrder`."""
+API, webhooks), the short Order of the complete responses of earlier versions and
+the 2025-09-29 webhook `EventDataOrder`."""
 
 from __future__ import annotations
 
 from agentic_commerce.domain import model
 from agentic_commerce.protocol.base import JSON, timestamp, total
+from agentic_commerce.protocol.traits import BY_VERSION, ORDER_STATUS_AS
 
 SHIPPED = ("shipped", "completed")
 # 2025-09-29 webhook statuses: created|manual_review|confirmed|canceled|shipped|fulfilled
@@ -81,6 +83,21 @@ def order_2026(order: model.Order) -> JSON:
         body["fulfillments"] = [_fulfillment(order, order.shipment)]
     if order.refunds:
         body["adjustments"] = [_adjustment(r, order.currency) for r in order.refunds]
+    return body
+
+
+def order_reference(order: model.Order, version: str) -> JSON:
+    """The Order of a complete response before 2026-04-17: `{id, checkout_session_id,
+    permalink_url}`, and `status` where the version has one (2026-01-30's closed enum:
+    ours as `ORDER_STATUS_AS` maps it, left out when it has no match there)."""
+    body: JSON = {
+        "id": order.id,
+        "checkout_session_id": order.checkout_session_id,
+        "permalink_url": order.permalink_url,
+    }
+    status = ORDER_STATUS_AS.get(order.status)
+    if status is not None and status in (BY_VERSION[version].order_statuses or ()):
+        body["status"] = status
     return body
 
 

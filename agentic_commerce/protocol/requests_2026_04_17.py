@@ -1,186 +1,45 @@
-"""Request bodies of API version 2026-04-17, as pydantic models mirroring its JSON Schema.
-
-Unknown fields are refused (`extra="forbid"`), types are strict. One documented
-extension: request items accept an optional integer `quantity` (default 1),
-because the version's `Item` has no quantity at all (upstream issue #264).
-Write-only objects the server accepts but does not act on (affiliate
-attribution, risk signals, fulfillment groups) are still checked for shape.
+"""Request bodies of API version 2026-04-17: those of 2026-01-30
+(`requests_2026_01_30`, where the unchanged models and the documented `quantity`
+extension are) plus what 2026-04-17 added: `Address.company`, `order_notes`
+(create, update, complete) and `marketing_consents` (complete).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import Sequence
 
 from pydantic import Field
 
-from agentic_commerce.protocol import requests_2025_09_29
-from agentic_commerce.protocol.strictness import MAX_QUANTITY, Open, Strict
+from agentic_commerce.protocol import requests_2026_01_30 as base
+from agentic_commerce.protocol.strictness import Strict
 
 
-class Address(requests_2025_09_29.Address):
-    """The 2025-09-29 address, plus `company`."""
-
+class Address(base.Address):
     company: str | None = None
 
 
-class CompanyInfo(Strict):
-    name: str
-    tax_id: str | None = None
-    department: str | None = None
-    cost_center: str | None = None
-
-
-class LoyaltyInfo(Strict):
-    tier: str | None = None
-    points_balance: int | None = None
-    member_since: datetime | None = None
-
-
-class TaxExemption(Strict):
-    certificate_id: str
-    certificate_type: Literal["resale", "exempt_organization", "government"]
-    exempt_regions: list[str] | None = None
-    expires_at: datetime | None = None
-
-
-class Buyer(Strict):
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    full_name: str | None = None
-    phone_number: str | None = None
-    customer_id: str | None = None
-    account_type: Literal["guest", "registered", "business"] | None = None
-    authentication_status: Literal["authenticated", "guest", "requires_signin"] | None = None
-    company: CompanyInfo | None = None
-    loyalty: LoyaltyInfo | None = None
-    tax_exemption: TaxExemption | None = None
-
-
-class FulfillmentDetails(Strict):
-    name: str | None = None
-    phone_number: str | None = None
-    email: str | None = None
+class FulfillmentDetails(base.FulfillmentDetails):
     address: Address | None = None
 
 
-class Item(Strict):
-    id: str
-    name: str | None = None
-    unit_amount: int | None = None
-    quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)  # extension, see docstring
-
-
-class InterventionCapabilities(Open):
-    supported: list[str] | None = None
-
-
-class Capabilities(Open):
-    interventions: InterventionCapabilities | None = None
-    extensions: list[Any] | None = None
-
-
-class FulfillmentGroup(Strict):
-    id: str
-    item_ids: list[str]
-    destination_type: Literal["shipping", "pickup", "local_delivery", "digital"]
+class FulfillmentGroup(base.FulfillmentGroup):
     fulfillment_details: FulfillmentDetails | None = None
-    location_id: str | None = None
-    instructions: str | None = None
 
 
-class SelectedFulfillmentOption(Strict):
-    type: Literal["shipping", "digital", "pickup", "local_delivery"]
-    option_id: str
-    item_ids: list[str]
-
-
-class DiscountsRequest(Strict):
-    codes: list[str] | None = None
-
-
-class AffiliateAttribution(Open):
-    provider: str
-
-
-class CreateRequest(Strict):
-    line_items: list[Item] = Field(min_length=1)
-    currency: str
-    capabilities: Capabilities
-    buyer: Buyer | None = None
+class CreateRequest(base.CreateRequest):
     fulfillment_details: FulfillmentDetails | None = None
-    fulfillment_groups: list[FulfillmentGroup] | None = None
-    affiliate_attribution: AffiliateAttribution | None = None
-    coupons: list[str] | None = None
-    discounts: DiscountsRequest | None = None
-    locale: str | None = None
-    timezone: str | None = None
-    quote_id: str | None = None
-    metadata: dict[str, Any] | None = None
+    fulfillment_groups: Sequence[FulfillmentGroup] | None = None
     order_notes: str | None = Field(default=None, max_length=5000)
 
 
-class UpdateRequest(Strict):
-    buyer: Buyer | None = None
-    line_items: list[Item] | None = None
+class UpdateRequest(base.UpdateRequest):
     fulfillment_details: FulfillmentDetails | None = None
-    fulfillment_groups: list[FulfillmentGroup] | None = None
-    selected_fulfillment_options: list[SelectedFulfillmentOption] | None = None
-    coupons: list[str] | None = None
-    discounts: DiscountsRequest | None = None
+    fulfillment_groups: Sequence[FulfillmentGroup] | None = None
     order_notes: str | None = Field(default=None, max_length=5000)
 
 
-class Credential(Strict):
-    type: str
-    token: str
-
-
-class Instrument(Strict):
-    type: str
-    credential: Credential
-
-
-class PaymentData(Strict):
-    handler_id: str | None = None
-    instrument: Instrument | None = None
+class PaymentData(base.PaymentData):
     billing_address: Address | None = None
-    purchase_order_number: str | None = None
-    payment_terms: Literal["immediate", "net_15", "net_30", "net_60", "net_90"] | None = None
-    due_date: datetime | None = None
-    approval_required: bool | None = None
-
-
-class OutcomeDetails(Strict):
-    three_ds_cryptogram: str
-    electronic_commerce_indicator: Literal["01", "02", "05", "06", "07"]
-    transaction_id: str
-    version: str
-
-
-class AuthenticationResult(Strict):
-    outcome: Literal[
-        "abandoned",
-        "attempt_acknowledged",
-        "authenticated",
-        "canceled",
-        "denied",
-        "informational",
-        "internal_error",
-        "not_supported",
-        "processing_error",
-        "rejected",
-    ]
-    outcome_details: OutcomeDetails | None = None
-
-
-class RiskSignals(Strict):
-    ip_address: str | None = None
-    user_agent: str | None = None
-    accept_language: str | None = None
-    session_id: str | None = None
-    device_fingerprint: str | None = None
 
 
 class MarketingConsent(Strict):
@@ -188,21 +47,7 @@ class MarketingConsent(Strict):
     opted_in: bool
 
 
-class CompleteRequest(Strict):
+class CompleteRequest(base.CompleteRequest):
     payment_data: PaymentData
-    buyer: Buyer | None = None
-    authentication_result: AuthenticationResult | None = None
-    affiliate_attribution: AffiliateAttribution | None = None
-    risk_signals: RiskSignals | None = None
     marketing_consents: list[MarketingConsent] | None = None
     order_notes: str | None = Field(default=None, max_length=5000)
-
-
-class IntentTrace(Strict):
-    reason_code: str  # lenient: unknown codes are read as "other"
-    trace_summary: str | None = Field(default=None, max_length=500)
-    metadata: dict[str, str | int | float | bool] | None = None
-
-
-class CancelRequest(Open):
-    intent_trace: IntentTrace | None = None

@@ -10,10 +10,12 @@ Rules (each version's own JSON Schema wins over its OpenAPI and over SUMMARY.md)
    `{type, option_id, item_ids}`; whether create requires `currency` and
    `capabilities`.
 3. Responses: `payment_provider` or `capabilities.payment.handlers`; flat money fields
-   or `totals[]` on line items and fulfillment options; the statuses a version
+   or `totals[]` on line items and fulfillment options (2026-01-16: `totals[]` on
+   fulfillment options only, `money="option_totals"`); the statuses a version
    knows (others are shown as their nearest, `SHOWN_AS`); the message error codes
    it knows (others become `invalid`); the order statuses it knows (others are
-   mapped, `ORDER_STATUS_AS`, or left out).
+   mapped, `ORDER_STATUS_AS`, or left out); whether every answer about a completed
+   session has its `order` or only the complete answer (`order_in_session`).
 4. 3-D Secure exists from 2025-12-12: `authentication_required`, its metadata, and
    the agent's `authentication_result`. Where a version has no
    `capabilities.interventions`, its agents are taken as able to authenticate.
@@ -61,7 +63,11 @@ ERROR_CODES_2026 = ERROR_CODES_2025 | {
     "intervention_required",
 }
 # A status a version lacks is shown as this one (with an info message where it matters).
-SHOWN_AS = {"expired": "canceled", "complete_in_progress": "in_progress"}
+SHOWN_AS = {
+    "expired": "canceled",
+    "complete_in_progress": "in_progress",
+    "authentication_required": "not_ready_for_payment",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,7 @@ class Traits:
     fulfillment: str  # "fulfillment_address" | "fulfillment_details"
     selection: str  # "option_id" | "nested" | "flat"
     payment: str  # "payment_provider" | "handlers"
-    money: str  # "flat" | "totals"
+    money: str  # "flat" | "option_totals" | "totals"
     create_requires_currency: bool
     three_ds: bool
     statuses: frozenset[str]
@@ -81,6 +87,9 @@ class Traits:
     conflict_status: int
     marks_replays: bool
     webhook_order: str  # "summary" (status and refunds) | "full" (the Order)
+    # False: only the complete answer (CheckoutSessionWithOrder) has `order`, as the
+    # session's base schema has none (2025-09-29).
+    order_in_session: bool = True
 
 
 VERSIONS: tuple[Traits, ...] = (
@@ -89,7 +98,7 @@ VERSIONS: tuple[Traits, ...] = (
         create_requires_currency=False, three_ds=False, statuses=STATUSES_2025,
         error_codes=ERROR_CODES_2025, order_statuses=None,
         idempotency_key_required=False, conflict_status=409, marks_replays=False,
-        webhook_order="summary",
+        webhook_order="summary", order_in_session=False,
     ),
     Traits(
         "2025-12-12", "items", "fulfillment_details", "nested", "payment_provider", "flat",
@@ -99,7 +108,8 @@ VERSIONS: tuple[Traits, ...] = (
         webhook_order="summary",
     ),
     Traits(
-        "2026-01-16", "items", "fulfillment_details", "nested", "payment_provider", "totals",
+        "2026-01-16", "items", "fulfillment_details", "nested", "payment_provider",
+        "option_totals",
         create_requires_currency=False, three_ds=True, statuses=STATUSES_3DS,
         error_codes=ERROR_CODES_2025, order_statuses=None,
         idempotency_key_required=False, conflict_status=409, marks_replays=False,

@@ -1,9 +1,14 @@
-"""API version 2026-04-17: the newest released version, rendered in full."""
+"""API version 2026-04-17: the newest released version, rendered in full.
+
+2026-01-30 (`v2026_01_30`) is this codec minus what 2026-04-17 added; the
+pieces it changes are the methods it overrides here."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+
+from pydantic import BaseModel
 
 from agentic_commerce.domain import model, validation
 from agentic_commerce.domain.commands import (
@@ -20,6 +25,7 @@ from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.pricing import PricedLine, Quote
 from agentic_commerce.domain.shipping import FulfillmentOption
 from agentic_commerce.domain.view import SessionView
+from agentic_commerce.protocol import requests_2026_01_30 as base_req
 from agentic_commerce.protocol import requests_2026_04_17 as req
 from agentic_commerce.protocol.base import (
     JSON,
@@ -27,12 +33,14 @@ from agentic_commerce.protocol.base import (
     address,
     check_line_count,
     check_text,
+    links,
     parse,
     timestamp,
     to_address,
     total,
 )
 from agentic_commerce.protocol.orders import order_2026
+from agentic_commerce.protocol.three_ds import authentication_metadata
 
 VERSION = "2026-04-17"
 CARD_HANDLER_ID = "card_tokenized"
@@ -53,7 +61,7 @@ KNOWN_REASON_CODES = frozenset(
 )
 
 
-def _buyer(value: req.Buyer) -> model.Buyer:
+def _buyer(value: base_req.Buyer) -> model.Buyer:
     extra = value.model_dump(
         mode="json",
         include={
@@ -76,7 +84,7 @@ def _buyer(value: req.Buyer) -> model.Buyer:
     )
 
 
-def _fulfillment(value: req.FulfillmentDetails) -> model.FulfillmentDetails:
+def fulfillment_of(value: base_req.FulfillmentDetails) -> model.FulfillmentDetails:
     path = "$.fulfillment_details.address"
     return model.FulfillmentDetails(
         name=value.name,
@@ -86,14 +94,14 @@ def _fulfillment(value: req.FulfillmentDetails) -> model.FulfillmentDetails:
     )
 
 
-def _lines(items: list[req.Item]) -> tuple[LineInput, ...]:
+def _lines(items: list[base_req.Item]) -> tuple[LineInput, ...]:
     return tuple(
         LineInput(item.id, Decimal(item.quantity), f"$.line_items[{i}]")
         for i, item in enumerate(items)
     )
 
 
-def _choices(options: list[req.SelectedFulfillmentOption]) -> tuple[FulfillmentChoice, ...]:
+def _choices(options: list[base_req.SelectedFulfillmentOption]) -> tuple[FulfillmentChoice, ...]:
     return tuple(
         FulfillmentChoice(
             option_id=o.option_id,
@@ -105,12 +113,33 @@ def _choices(options: list[req.SelectedFulfillmentOption]) -> tuple[FulfillmentC
     )
 
 
+def cancel_command(raw: bytes) -> CancelSession:
+    """The optional cancel body of every version from 2025-12-12 on."""
+    if not raw.strip():
+        return CancelSession()
+    body = parse(base_req.CancelRequest, raw)
+    if body.intent_trace is None:
+        return CancelSession()
+    check_text(body.intent_trace.trace_summary, "$.intent_trace.trace_summary")
+    code = body.intent_trace.reason_code
+    return CancelSession(code if code in KNOWN_REASON_CODES else "other")
+
+
+def _order_notes(body: BaseModel) -> str | None:
+    """`order_notes`: only the request models of 2026-04-17 have the field."""
+    notes: str | None = getattr(body, "order_notes", None)
+    return check_text(notes, "$.order_notes")
+
+
 class Codec2026(Codec):
     version = VERSION
+    create_request: type[base_req.CreateRequest] = req.CreateRequest
+    update_request: type[base_req.UpdateRequest] = req.UpdateRequest
+    complete_request: type[base_req.CompleteRequest] = req.CompleteRequest
 
     # requests -----------------------------------------------------------------
     def parse_create(self, raw: bytes) -> CreateSession:
-        body = parse(req.CreateRequest, raw)
+        body = parse(self.create_request, raw)
         check_line_count(len(body.line_items), self.storefront.max_line_items, "$.line_items")
         if not validation.is_currency(body.currency):
             raise RequestRejected(
@@ -123,7 +152,7 @@ class Codec2026(Codec):
             currency=body.currency,
             lines=_lines(body.line_items),
             buyer=_buyer(body.buyer) if body.buyer else None,
-            fulfillment=_fulfillment(body.fulfillment_details)
+            fulfillment=fulfillment_of(body.fulfillment_details)
             if body.fulfillment_details
             else None,
             interventions=interventions,
@@ -131,11 +160,11 @@ class Codec2026(Codec):
             timezone=body.timezone,
             quote_id=body.quote_id,
             metadata=body.metadata,
-            order_notes=check_text(body.order_notes, "$.order_notes"),
+            order_notes=_order_notes(body),
         )
 
     def parse_update(self, raw: bytes) -> UpdateSession:
-        body = parse(req.UpdateRequest, raw)
+        body = parse(self.update_request, raw)
         if body.line_items is not None:
             check_line_count(len(body.line_items), self.storefront.max_line_items, "$.line_items")
         sent = body.model_fields_set
@@ -143,7 +172,7 @@ class Codec2026(Codec):
             buyer=(_buyer(body.buyer) if body.buyer else None) if "buyer" in sent else UNSET,
             lines=_lines(body.line_items or []) if body.line_items is not None else UNSET,
             fulfillment=(
-                (_fulfillment(body.fulfillment_details) if body.fulfillment_details else None)
+                (fulfillment_of(body.fulfillment_details) if body.fulfillment_details else None)
                 if "fulfillment_details" in sent
                 else UNSET
             ),
@@ -152,13 +181,11 @@ class Codec2026(Codec):
                 if "selected_fulfillment_options" in sent
                 else UNSET
             ),
-            order_notes=(
-                check_text(body.order_notes, "$.order_notes") if "order_notes" in sent else UNSET
-            ),
+            order_notes=_order_notes(body) if "order_notes" in sent else UNSET,
         )
 
     def parse_complete(self, raw: bytes) -> CompleteSession:
-        body = parse(req.CompleteRequest, raw)
+        body = parse(self.complete_request, raw)
         payment = body.payment_data
         if payment.handler_id is None or payment.instrument is None:
             if payment.purchase_order_number is not None:
@@ -186,18 +213,11 @@ class Codec2026(Codec):
                 if body.authentication_result
                 else None
             ),
-            order_notes=check_text(body.order_notes, "$.order_notes"),
+            order_notes=_order_notes(body),
         )
 
     def parse_cancel(self, raw: bytes) -> CancelSession:
-        if not raw.strip():
-            return CancelSession()
-        body = parse(req.CancelRequest, raw)
-        if body.intent_trace is None:
-            return CancelSession()
-        check_text(body.intent_trace.trace_summary, "$.intent_trace.trace_summary")
-        code = body.intent_trace.reason_code
-        return CancelSession(code if code in KNOWN_REASON_CODES else "other")
+        return cancel_command(raw)
 
     # responses ------------------------------------------------------------------
     def _handler(self, merchant_id: str) -> JSON:
@@ -321,7 +341,7 @@ class Codec2026(Codec):
         session, quote = view.session, view.quote
         body: dict[str, Any] = {
             "id": session.id,
-            "protocol": {"version": VERSION},
+            "protocol": {"version": self.version},
             "capabilities": {
                 "payment": {"handlers": [self._handler(session.merchant_id)]},
                 "interventions": {
@@ -351,19 +371,16 @@ class Codec2026(Codec):
             if value is not None:
                 body[key] = value
         if session.status is model.Status.AUTHENTICATION_REQUIRED:
-            body["authentication_metadata"] = {
-                "acquirer_details": dict(self.storefront.three_ds_acquirer),
-                "directory_server": self.storefront.three_ds_directory_server,
-                "flow_preference": {"type": "challenge", "challenge": {"type": "preferred"}},
-            }
+            body["authentication_metadata"] = self._authentication_metadata(session)
         if session.order is not None:
-            body["order"] = order_2026(session.order)
+            body["order"] = self._order(session.order)
         return body
 
+    def _authentication_metadata(self, session: model.Session) -> JSON:
+        return authentication_metadata(self.storefront, session, channel=False)
+
+    def _order(self, order: model.Order) -> JSON:
+        return order_2026(order)
+
     def _links(self) -> list[JSON]:
-        shop = self.storefront.shop_url
-        return [
-            {"type": "terms_of_use", "url": f"{shop}/legal/terms"},
-            {"type": "privacy_policy", "url": f"{shop}/legal/privacy"},
-            {"type": "return_policy", "url": f"{shop}/legal/returns"},
-        ]
+        return links(self.storefront.shop_url, "return_policy")

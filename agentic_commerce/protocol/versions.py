@@ -10,9 +10,18 @@ from agentic_commerce.domain.view import SessionView
 from agentic_commerce.protocol.base import Codec, Storefront
 from agentic_commerce.protocol.traits import OLDEST_FIRST
 from agentic_commerce.protocol.v2025_09_29 import Codec2025
+from agentic_commerce.protocol.v2025_12_12 import Codec20251212
+from agentic_commerce.protocol.v2026_01_16 import Codec20260116
+from agentic_commerce.protocol.v2026_01_30 import Codec20260130
 from agentic_commerce.protocol.v2026_04_17 import Codec2026
 
-CODECS: tuple[type[Codec], ...] = (Codec2025, Codec2026)
+CODECS: tuple[type[Codec], ...] = (
+    Codec2025,
+    Codec20251212,
+    Codec20260116,
+    Codec20260130,
+    Codec2026,
+)
 NEWEST = OLDEST_FIRST[-1]
 
 
@@ -24,13 +33,16 @@ class Versions:
         self.supported = self.oldest_first[::-1]  # newest first, as errors list them
         self.newest = self.by_version[NEWEST]
 
-    def render(self, version: str, view: SessionView) -> bytes:
+    def render(self, version: str, view: SessionView, *, complete: bool = False) -> bytes:
         """The session in `version`, rendered once per view (a view never changes):
-        the bytes an idempotency record stores are the bytes sent."""
-        body = view.rendered.get(version)
+        the bytes an idempotency record stores are the bytes sent. `complete`: as the
+        complete endpoint answers it (`Codec.render_completion`)."""
+        key = f"{version} complete" if complete else version
+        body = view.rendered.get(key)
         if body is None:
             codec = self.by_version[version]
-            body = view.rendered[version] = orjson.dumps(codec.render_session(view))
+            rendered = codec.render_completion(view) if complete else codec.render_session(view)
+            body = view.rendered[key] = orjson.dumps(rendered)
         return body
 
     def codec_for(self, header: str | None) -> Codec:

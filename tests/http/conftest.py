@@ -78,16 +78,19 @@ class AcpClient:
         text = await response.get_data()
         parsed = orjson.loads(text) if text else None
         reply = Reply(response.status_code, parsed, response.headers)
-        self.check(reply, sent.get("API-Version"))
+        complete = method == "POST" and path.endswith("/complete")
+        self.check(reply, sent.get("API-Version"), complete=complete)
         return reply
 
     @staticmethod
-    def check(reply: Reply, version: str | None) -> None:
-        """Schema-validate the body: sessions on 2xx, the flat Error otherwise."""
+    def check(reply: Reply, version: str | None, *, complete: bool = False) -> None:
+        """Schema-validate the body: sessions on 2xx (the definition of the endpoint:
+        the complete endpoint's `CheckoutSessionWithOrder` once completed, else
+        `CheckoutSession`), the flat Error otherwise."""
         schema_version = version if version in BY_VERSION else NEWEST
         assert reply.headers.get("Content-Type", "").startswith("application/json")
         if 200 <= reply.status < 300:
-            acp_schema.assert_checkout_session(schema_version, reply.body)
+            acp_schema.assert_checkout_session(schema_version, reply.body, complete=complete)
         else:
             acp_schema.assert_error(schema_version, reply.body)
 
@@ -145,6 +148,32 @@ def shipping_choice(version: str, option_id: str, item_ids: list[str]) -> dict[s
         return {"selected_fulfillment_options": [{"type": "shipping", "shipping": shipping}]}
     choice = {"type": "shipping", "option_id": option_id, "item_ids": item_ids}
     return {"selected_fulfillment_options": [choice]}
+
+
+# The versions whose agents declare 3-D Secure (`capabilities.interventions`) at create.
+DECLARING = tuple(v for v in VERSIONS if BY_VERSION[v].create_requires_currency)
+# The versions with 3-D Secure: DECLARING, and those without `capabilities.interventions`
+# whose agents are taken as able to authenticate (2025-12-12, 2026-01-16).
+THREE_DS = tuple(v for v in VERSIONS if BY_VERSION[v].three_ds)
+
+
+def interventions(version: str, supported: list[str]) -> dict[str, Any]:
+    """The create members that declare the agent's interventions, where the version can."""
+    if version not in DECLARING:
+        return {}
+    return {"capabilities": {"interventions": {"supported": supported}}}
+
+
+# A successful 3-D Secure result (`authentication_result`, 2025-12-12 and 2026-01-30 on).
+AUTHENTICATED = {
+    "outcome": "authenticated",
+    "outcome_details": {
+        "three_ds_cryptogram": "AbCdEfGhIjKlMnOpQrStUvWxY0=",
+        "electronic_commerce_indicator": "05",
+        "transaction_id": "dsTransId_abc123",
+        "version": "2.2.0",
+    },
+}
 
 
 def payment(version: str, token: str = "tok_test_ok") -> dict[str, Any]:

@@ -82,24 +82,18 @@ async def delegate(client: AcpClient, body: Any, **kw: Any) -> Reply:
     version = client.version
     if reply.status == 201:
         acp_schema.assert_delegate_payment(version, "DelegatePaymentResponse", reply.body)
-    elif reply.body["code"] in DELEGATE_CODES[version]:
+    elif reply.body["code"] in delegate_codes(version):
         acp_schema.assert_delegate_payment(version, "Error", reply.body)
     else:
         acp_schema.assert_error(version, reply.body)
     return reply
 
 
-DELEGATE_CODES = {
-    OLD: {"invalid_card", "duplicate_request", "idempotency_conflict", "too_many_requests"},
-    NEW: {
-        "invalid_card",
-        "duplicate_request",
-        "idempotency_conflict",
-        "too_many_requests",
-        "idempotency_key_required",
-        "idempotency_in_flight",
-    },
-}
+def delegate_codes(version: str) -> set[str]:
+    """The codes of the version's delegate-payment Error (a closed enum; 2026-04-17 adds
+    `idempotency_key_required` and `idempotency_in_flight`)."""
+    error = acp_schema.raw_schema(version, acp_schema.DELEGATE_PAYMENT)["$defs"]["Error"]
+    return set(error["properties"]["code"]["enum"])
 
 
 def edit(body: Any, path: str, value: Any) -> Any:
@@ -186,6 +180,29 @@ async def test_risk_signals_may_be_empty_only_from_2026(acp: AcpClient) -> None:
     assert (await delegate(acp, body)).status == 201
     old = await delegate(acp.using(OLD), body)
     assert old.status == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("risk_signals", []),  # minItems 1 up to 2026-01-30
+        ("payment_method.iin", "4242424"),  # 7: too long up to 2026-01-30 (6), fine in 04-17 (8)
+        ("payment_method.display_last4", "242"),  # four digits exactly from 2026-01-30
+        ("payment_method.display_last4", "42a2"),
+    ],
+)
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_card_limits_are_those_of_the_version(
+    acp: AcpClient, version: str, path: str, value: Any
+) -> None:
+    body = edit(delegate_body(), path, value)
+    refused = acp_schema.errors(
+        version, acp_schema.DELEGATE_PAYMENT, "DelegatePaymentRequest", body
+    )
+    reply = await delegate(acp.using(version), body)
+    assert reply.status == (400 if refused else 201), reply.body
+    if refused:
+        assert reply.body["param"] == f"$.{path}"
 
 
 @pytest.mark.parametrize(("version", "status"), [(NEW, 422), (OLD, 409)])

@@ -20,6 +20,7 @@ from agentic_commerce.http.app import create_app
 from agentic_commerce.http.checkout import new_session_id
 from agentic_commerce.http.idempotency import SEPARATOR
 from agentic_commerce.payments.base import Charged, ChargeRequest, PaymentOutcome, Processor
+from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.store.base import Store
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import (
@@ -35,6 +36,7 @@ from tests.http.conftest import (
 from tests.stores import StoreFactory
 
 NEW, OLD = NEWEST, OLDEST
+JAN30 = "2026-01-30"  # the newest version whose key is optional (409 conflicts)
 
 
 def key(value: str) -> dict[str, str | None]:
@@ -104,9 +106,17 @@ async def test_key_is_required_on_every_post_in_2026(acp: AcpClient) -> None:
     assert (await acp.get(session_id)).body["status"] == "ready_for_payment"
 
 
-async def test_key_is_optional_in_2025(acp: AcpClient) -> None:
-    reply = await acp.using(OLD).create(create_body(OLD), headers={"Idempotency-Key": None})
+@pytest.mark.parametrize(
+    "version", [v for v in VERSIONS if not BY_VERSION[v].idempotency_key_required]
+)
+async def test_key_is_optional_before_2026_04_17(acp: AcpClient, version: str) -> None:
+    client = acp.using(version)
+    reply = await client.create(create_body(version), headers={"Idempotency-Key": None})
     assert reply.status == 201
+    done = await client.complete(
+        reply.body["id"], payment(version), headers={"Idempotency-Key": None}
+    )
+    assert done.status == 200
 
 
 async def test_overlong_key_is_refused(acp: AcpClient) -> None:
@@ -139,7 +149,9 @@ async def test_same_key_same_body_replays_without_side_effects(
     assert (await system.store.stock("item_123")).on_hand == 249
 
 
-@pytest.mark.parametrize(("version", "status"), [(NEW, 422), (OLD, 409)])
+@pytest.mark.parametrize(
+    ("version", "status"), [(v, BY_VERSION[v].conflict_status) for v in VERSIONS]
+)
 async def test_same_key_different_body_conflicts(
     acp: AcpClient, system: ActorSystem, version: str, status: int
 ) -> None:
@@ -265,7 +277,8 @@ async def test_a_session_actor_killed_during_a_complete_answers_503_then_the_ret
 
 
 @pytest.mark.parametrize(
-    ("version", "error_type"), [(NEW, "invalid_request"), (OLD, "request_not_idempotent")]
+    ("version", "error_type"),
+    [(NEW, "invalid_request"), (JAN30, "request_not_idempotent"), (OLD, "request_not_idempotent")],
 )
 async def test_key_in_flight_gets_409(
     nursery: trio.Nursery, store_factory: StoreFactory, version: str, error_type: str

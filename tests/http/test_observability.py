@@ -10,7 +10,7 @@ import structlog
 
 from agentic_commerce.actors.system import ActorSystem
 from tests import acp_schema
-from tests.http.conftest import AcpClient, address_update, create_body, payment
+from tests.http.conftest import VERSIONS, AcpClient, address_update, create_body, payment
 
 FAMILIES = (
     "acs_http_requests_total",
@@ -136,7 +136,7 @@ async def test_discovery_document(acp: AcpClient) -> None:
     assert response.status_code == 200
     body = await response.get_json()
     acp_schema.validate("2026-04-17", "DiscoveryResponse", body)
-    assert body["protocol"]["supported_versions"] == ["2025-09-29", "2026-04-17"]
+    assert body["protocol"]["supported_versions"] == list(reversed(VERSIONS))  # oldest first
     assert "merchant_demo" not in str(body)
     assert response.headers["Cache-Control"] == "public, max-age=3600"
 

@@ -12,19 +12,18 @@ from typing import Any
 import pytest
 
 from tests import acp_schema
-from tests.http.conftest import ADDRESS, AcpClient, Reply, address_update, create_body, payment
+from tests.http.conftest import (
+    ADDRESS,
+    AUTHENTICATED,
+    AcpClient,
+    Reply,
+    address_update,
+    create_body,
+    payment,
+)
 
 NEW = "2026-04-17"
 TOKEN = "tok_test_3ds"
-AUTHENTICATED = {
-    "outcome": "authenticated",
-    "outcome_details": {
-        "three_ds_cryptogram": "AbCdEfGhIjKlMnOpQrStUvWxY0=",
-        "electronic_commerce_indicator": "05",
-        "transaction_id": "dsTransId_abc123",
-        "version": "2.2.0",
-    },
-}
 ACKNOWLEDGED = {
     "outcome": "attempt_acknowledged",
     "outcome_details": {

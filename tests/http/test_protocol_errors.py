@@ -24,6 +24,7 @@ from tests.http.conftest import (
     address_update,
     create_body,
     payment,
+    shipping_choice,
 )
 from tests.stores import StoreFactory
 
@@ -33,7 +34,7 @@ async def test_missing_api_version_lists_supported_versions(acp: AcpClient) -> N
     assert reply.status == 400
     assert reply.body["type"] == "invalid_request"
     assert reply.body["code"] == "missing_api_version"
-    assert reply.body["supported_versions"] == ["2026-04-17", "2025-09-29"]
+    assert reply.body["supported_versions"] == list(VERSIONS)  # newest first
 
 
 async def test_unsupported_api_version(acp: AcpClient) -> None:
@@ -256,3 +257,24 @@ async def test_request_id_is_echoed_or_generated(acp: AcpClient) -> None:
     assert reply.headers["Request-Id"] == "req_abc"
     generated = await acp.create(create_body("2026-04-17"))
     assert generated.headers["Request-Id"].startswith("req_")
+
+
+@pytest.mark.parametrize("version", [v for v in VERSIONS if BY_VERSION[v].selection == "nested"])
+async def test_nested_selection_paths(acp: AcpClient, version: str) -> None:
+    """2025-12-12 / 2026-01-16: the member a selection's `type` names is required, and
+    errors point inside it."""
+    client = acp.using(version)
+    session_id = (await client.create(create_body(version, **address_update(version)))).body["id"]
+    wrong = {"type": "shipping", "digital": {"option_id": "shipping_express", "item_ids": []}}
+    reply = await client.update(session_id, {"selected_fulfillment_options": [wrong]})
+    assert (reply.status, reply.body["code"]) == (400, "missing_field")
+    assert reply.body["param"] == "$.selected_fulfillment_options[0].shipping"
+    unknown = await client.update(session_id, shipping_choice(version, "shipping_express", ["x"]))
+    assert (unknown.status, unknown.body["code"]) == (400, "invalid_item_id")
+    assert unknown.body["param"] == "$.selected_fulfillment_options[0].shipping.item_ids[0]"
+    chosen = await client.update(session_id, shipping_choice(version, "shipping_express", []))
+    [selected] = chosen.body["selected_fulfillment_options"]
+    assert selected == {
+        "type": "shipping",
+        "shipping": {"option_id": "shipping_express", "item_ids": ["item_123"]},
+    }

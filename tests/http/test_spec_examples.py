@@ -1,4 +1,4 @@
-"""Every request example of the two supported versions, replayed against the server.
+"""Every request example of the served versions, replayed against the server.
 
 Each example's expected outcome is written down here. Several examples cannot
 succeed against any real merchant as written (upstream defects or ids of the
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests import acp_schema
-from tests.http.conftest import AcpClient, address_update, create_body
+from tests.http.conftest import VERSIONS, AcpClient, address_update, create_body
 
 
 def examples(version: str, name: str = "examples.agentic_checkout.json") -> dict[str, Any]:
@@ -94,6 +94,57 @@ EXPECTED: dict[tuple[str, str], Expect] = {
         "complete", 200, "ready_for_payment", "payment_declined", why="spt_ token, see above"
     ),
 }
+# 2025-12-12 and 2026-01-16 have the same request examples, in the 2025 shapes (`items`,
+# the nested selection, `payment_data.token`); 2026-01-16 adds one with a 3-D Secure result.
+BY_KEY_2025_12 = {
+    "create_checkout_session_request": Expect(
+        "create", 201, "ready_for_payment", why="item_123 and a CA address in fulfillment_details"
+    ),
+    "create_checkout_session_request_with_first_touch_attribution": Expect(
+        "create", 201, "not_ready_for_payment", "missing", why="no address yet"
+    ),
+    "update_checkout_session_request": Expect(
+        "update",
+        400,
+        code="invalid_fulfillment_option",
+        param="$.selected_fulfillment_options[0].shipping.option_id",
+        why="fulfillment_option_456 is an id of the example merchant",
+    ),
+    "complete_checkout_session_request": Expect(
+        "complete", 200, "ready_for_payment", "payment_declined", why="spt_ token, see above"
+    ),
+    "complete_checkout_session_request_with_last_touch_attribution": Expect(
+        "complete", 200, "ready_for_payment", "payment_declined", why="as above"
+    ),
+    "complete_session_with_authentication_result_request": Expect(
+        "complete",
+        200,
+        "ready_for_payment",
+        "payment_declined",
+        why="spt_ token; the session waits for no 3-D Secure, so the result is not used",
+    ),
+    "cancel_checkout_session_request": Expect(
+        "cancel", 200, "canceled", why="intent_trace with metadata"
+    ),
+    "cancel_checkout_session_request_timing_deferred": Expect(
+        "cancel", 200, "canceled", why="reason timing_deferred"
+    ),
+}
+for _version in ("2025-12-12", "2026-01-16"):
+    for _key, _expect in BY_KEY_2025_12.items():
+        if _version == "2026-01-16" or "authentication_result" not in _key:
+            EXPECTED[(_version, _key)] = _expect
+
+# 2026-01-30's request examples are 2026-04-17's bodies without what that version added
+# (no `order_notes`, no denied-authentication example): the same outcomes, for the same
+# reasons. The coverage test below sees to it that none of them is left out.
+EXPECTED.update(
+    {
+        ("2026-01-30", key): expect
+        for (version, key), expect in list(EXPECTED.items())
+        if version == "2026-04-17" and key in examples("2026-01-30")
+    }
+)
 
 MULTI_ITEM = Expect(
     "create",
@@ -106,11 +157,12 @@ MULTI_ITEM = Expect(
 
 
 def request_examples(version: str) -> list[str]:
-    return sorted(k for k in examples(version) if k.endswith("_request"))
+    # Not only `…_request`: also `…_request_seller_backed`, `…_request_timing_deferred`, ...
+    return sorted(k for k in examples(version) if "_request" in k)
 
 
 def test_every_request_example_has_an_expected_outcome() -> None:
-    for version in ("2026-04-17", "2025-09-29"):
+    for version in VERSIONS:
         for key in request_examples(version):
             assert (version, key) in EXPECTED, f"no expectation for {version} {key}"
 
@@ -161,3 +213,18 @@ async def test_multi_item_example(acp: AcpClient) -> None:
     assert fixed.status == 400
     assert fixed.body["code"] == "invalid_item_id"
     assert fixed.body["param"] == "$.line_items[1]"
+
+
+NEGOTIATION = "examples.capability_negotiation.json"
+
+
+@pytest.mark.parametrize(
+    "key", sorted(k for k in examples("2026-01-16", NEGOTIATION) if k.endswith("_request"))
+)
+async def test_capability_negotiation_example_is_refused(acp: AcpClient, key: str) -> None:
+    """2026-01-16's capability-negotiation examples follow an RFC draft no schema took up
+    (tests/unit/test_acp_schema.py): `agent_capabilities` is an unknown field."""
+    reply = await acp.using("2026-01-16").create(examples("2026-01-16", NEGOTIATION)[key])
+    assert reply.status == 400
+    assert reply.body["code"] == "unknown_field"
+    assert reply.body["param"] == "$.agent_capabilities"
