@@ -19,7 +19,10 @@ Rules:
    pending charge is voided and readiness is evaluated as in rule 3. Only a
    successful authentication result completes the waiting charge (through
    `BEGIN_COMPLETE`); a failed one is a `PAYMENT_FAILED`.
-6. Cancel and expiry are allowed from every non-terminal status.
+6. Cancel and expiry are allowed from every open status. `complete_in_progress`
+   is never committed (it is only shown while the charge runs, and the session's
+   actor handles a cancel or its expiry after the outcome is committed), so no
+   cancel or expiry leaves it.
 """
 
 from __future__ import annotations
@@ -71,9 +74,7 @@ TRANSITIONS: dict[tuple[Status, Event], frozenset[Status]] = {
         {Status.AUTHENTICATION_REQUIRED}
     ),
     **{(s, Event.CANCEL): frozenset({Status.CANCELED}) for s in _OPEN},
-    (Status.COMPLETE_IN_PROGRESS, Event.CANCEL): frozenset({Status.CANCELED}),
     **{(s, Event.EXPIRE): frozenset({Status.EXPIRED}) for s in _OPEN},
-    (Status.COMPLETE_IN_PROGRESS, Event.EXPIRE): frozenset({Status.EXPIRED}),
 }
 
 

@@ -38,11 +38,9 @@ EXPECTED: dict[tuple[Status, Event], tuple[Status, Status]] = {
     (NOT_READY, E.CANCEL): (S.CANCELED, S.CANCELED),
     (READY, E.CANCEL): (S.CANCELED, S.CANCELED),
     (AUTH, E.CANCEL): (S.CANCELED, S.CANCELED),
-    (IN_PROGRESS, E.CANCEL): (S.CANCELED, S.CANCELED),
     (NOT_READY, E.EXPIRE): (S.EXPIRED, S.EXPIRED),
     (READY, E.EXPIRE): (S.EXPIRED, S.EXPIRED),
     (AUTH, E.EXPIRE): (S.EXPIRED, S.EXPIRED),
-    (IN_PROGRESS, E.EXPIRE): (S.EXPIRED, S.EXPIRED),
 }
 ALL_PAIRS = list(itertools.product(Status, Event))
 
