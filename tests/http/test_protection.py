@@ -275,7 +275,7 @@ def test_production_refuses_unsafe_settings() -> None:
     ).production_problems()
     assert any("SIMULATED_PAYMENTS" in p for p in risky)
     assert any("VAULT_SECRET" in p for p in risky)
-    safe = Settings.from_env(  # tests/unit/test_settings.py has the full set of rules
+    safe = Settings.from_env(  # tests/config/test_settings.py has the full set of rules
         {
             "APP_ENV": "production",
             "API_KEYS": "k_live_0123456789abcdef0123:m1",

@@ -223,7 +223,7 @@ NEGOTIATION = "examples.capability_negotiation.json"
 )
 async def test_capability_negotiation_example_is_refused(acp: AcpClient, key: str) -> None:
     """2026-01-16's capability-negotiation examples follow an RFC draft no schema took up
-    (tests/unit/test_acp_schema.py): `agent_capabilities` is an unknown field."""
+    (tests/protocol/test_acp_schema.py): `agent_capabilities` is an unknown field."""
     reply = await acp.using("2026-01-16").create(examples("2026-01-16", NEGOTIATION)[key])
     assert reply.status == 400
     assert reply.body["code"] == "unknown_field"

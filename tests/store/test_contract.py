@@ -1,7 +1,7 @@
 """The store contract, run against every store (memory, and Redis on a real server):
 versioned commits, idempotency records and claims, the expiry index, stock holds,
 the vault, request protection and the outbox. Memory-store specifics close the file;
-Redis specifics (real TTLs, outages, restarts) are in tests/integration."""
+Redis specifics (real TTLs, outages, restarts) are in tests/store/test_redis_store.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Redis store against a real redis-server of its own: durability across kill -9,
 outages (refused and silent), expiries kept by Redis, and the cross-slot indexes.
 
-The store contract itself runs against Redis in tests/unit/test_store_contract.py.
+The store contract itself runs against Redis in tests/store/test_contract.py.
 """
 
 from __future__ import annotations
