@@ -189,7 +189,10 @@ class CompleteRequest(Strict):
     risk_signals: RiskSignals | None = None
 
 
-class IntentTrace(Strict):
+class IntentTrace(Open):
+    """Open in every version's schema (no additionalProperties): unknown fields are
+    ignored, as the spec asks of servers."""
+
     reason_code: str  # lenient: unknown codes are read as "other"
     trace_summary: str | None = Field(default=None, max_length=500)
     metadata: dict[str, str | int | float | bool] | None = None

@@ -139,6 +139,17 @@ async def test_cancel_with_unknown_reason_code_is_accepted(acp: AcpClient) -> No
     assert reply.body["status"] == "canceled"
 
 
+async def test_an_intent_trace_is_read_leniently(acp: AcpClient) -> None:
+    """IntentTrace has no additionalProperties in any schema: unknown fields are
+    ignored, but a known field of the wrong type is still a 400."""
+    session_id = (await acp.create(create_body("2026-04-17"))).body["id"]
+    odd = {"intent_trace": {"reason_code": "other", "mood": "curious"}}
+    assert (await acp.cancel(session_id, odd)).status == 200
+    other = (await acp.create(create_body("2026-04-17"))).body["id"]
+    wrong = await acp.cancel(other, {"intent_trace": {"reason_code": 7}})
+    assert (wrong.status, wrong.body["param"]) == (400, "$.intent_trace.reason_code")
+
+
 async def test_decimal_quantity_is_an_invalid_message_in_2025(acp: AcpClient) -> None:
     client = acp.using("2025-09-29")
     reply = await client.create({"items": [{"id": "item_123", "quantity": 2.5}]})
