@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agentic_commerce.protocol.requests_2025_09_29 import Address as Address  # unchanged
 from agentic_commerce.protocol.strictness import MAX_QUANTITY, Open, Strict
@@ -99,7 +99,17 @@ class DiscountsRequest(Strict):
 
 
 class AffiliateAttribution(Open):
+    """Accepted and never returned; open, but it names a token or a publisher."""
+
     provider: str
+    token: str | None = None
+    publisher_id: str | None = None
+
+    @model_validator(mode="after")
+    def _token_or_publisher(self) -> AffiliateAttribution:
+        if self.token is None and self.publisher_id is None:
+            raise ValueError("an attribution needs a token or a publisher_id")
+        return self
 
 
 # `fulfillment_groups` are Sequences (read from JSON arrays as lists) so that

@@ -289,3 +289,15 @@ async def test_nested_selection_paths(acp: AcpClient, version: str) -> None:
         "type": "shipping",
         "shipping": {"option_id": "shipping_express", "item_ids": ["item_123"]},
     }
+
+
+async def test_an_attribution_names_a_token_or_a_publisher(acp: AcpClient) -> None:
+    """The schema's anyOf: an attribution with neither is refused, with either it is accepted."""
+    for version in (v for v in VERSIONS if BY_VERSION[v].three_ds):  # 2025-12-12 on
+        client = acp.using(version)
+        bare = create_body(version, affiliate_attribution={"provider": "impact.com"})
+        refused = await client.create(bare)
+        assert (refused.status, refused.body["param"]) == (400, "$.affiliate_attribution")
+        named = {"provider": "impact.com", "publisher_id": "pub_1"}
+        accepted = await client.create(create_body(version, affiliate_attribution=named))
+        assert accepted.status == 201
