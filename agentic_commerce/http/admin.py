@@ -29,7 +29,7 @@ from agentic_commerce.http.context import read_body
 from agentic_commerce.http.gateway import Call, SessionGateway, render_reply
 from agentic_commerce.http.responses import JSON_TYPE, json_response
 from agentic_commerce.http.throttle import AuthThrottle
-from agentic_commerce.protocol.base import Storefront, parse, timestamp
+from agentic_commerce.protocol.base import Body, Storefront, parse, timestamp
 from agentic_commerce.protocol.orders import order_2026
 from agentic_commerce.protocol.v2026_04_17 import Codec2026
 from agentic_commerce.store.base import OutboxEvent
@@ -213,7 +213,7 @@ def register_admin(
 
     @app.post("/admin/orders/<order_id>")
     async def change_order(order_id: str) -> Response:
-        status = parse(StatusChange, await read_body())
+        status = parse(StatusChange, Body.read(await read_body()))
         shipment = status.model_dump(include={"carrier", "tracking_number", "tracking_url"})
         shipment = {k: v for k, v in shipment.items() if v is not None}
         params = {"status": status.status, "shipment": shipment or None}
@@ -221,7 +221,7 @@ def register_admin(
 
     @app.post("/admin/orders/<order_id>/refunds")
     async def refund_order(order_id: str) -> Response:
-        refund = parse(RefundRequest, await read_body())
+        refund = parse(RefundRequest, Body.read(await read_body()))
         params = {"amount": refund.amount, "kind": refund.type, "reason": refund.reason}
         return await change(order_id, "refund", params)
 

@@ -52,11 +52,11 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: Sess
 
     async def post(session_id: str | None, kind: str, status: int) -> Response:
         """One POST: one message to the session's actor (a new one for a create)."""
-        who, raw = await gate.enter()
+        who, body = await gate.enter()
         target = session_id or new_session_id(
             who.merchant_id, request.headers.get("Idempotency-Key")
         )
-        call = Call(kind, who.codec.version, who.merchant_id, raw)
+        call = Call(kind, who.codec.version, who.merchant_id, body)
 
         async def run(answer: Answer | None) -> SessionView | bytes:
             try:
@@ -68,7 +68,7 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: Sess
                 return await gateway.call(new_id("cs"), call, who.codec, answer)
 
         answer = partial(render, system.versions, who, complete=kind == "complete")
-        return await gate.post(who, raw, target, status, answer, run)
+        return await gate.post(who, body, target, status, answer, run)
 
     @app.post("/checkout_sessions")
     async def create_session() -> Response:

@@ -19,7 +19,7 @@ from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.responses import JSON_TYPE
 from agentic_commerce.http.signatures import Signatures
-from agentic_commerce.protocol.base import Codec
+from agentic_commerce.protocol.base import Body, Codec
 from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import Answer, Store
 
@@ -52,7 +52,7 @@ class Gate:
     clock: SystemClock
     throttle: AuthThrottle
 
-    async def enter(self) -> tuple[Caller, bytes]:
+    async def enter(self) -> tuple[Caller, Body]:
         client = await self.throttle.admit()
         try:
             merchant = self.keys.merchant_for(request.headers.get("Authorization"))
@@ -81,12 +81,12 @@ class Gate:
         except RequestRejected as refused:
             metrics.AUTH_FAILURES.labels(refused.code).inc()
             raise
-        return Caller(merchant, codec), raw
+        return Caller(merchant, codec), Body.read(raw)  # the one parse of the body
 
     async def post(
         self,
         who: Caller,
-        raw: bytes,
+        body: Body,
         partition: str,
         status: int,
         render: Callable[[T], bytes],
@@ -101,7 +101,7 @@ class Gate:
             merchant_id=who.merchant_id,
             method=request.method,
             path=request.path,
-            raw=raw,
+            body=body,
             version=who.codec.version,
             partition=partition,
             status=status,

@@ -25,7 +25,7 @@ from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain import vault
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.context import Gate, RateLimited
-from agentic_commerce.protocol.base import parse, timestamp
+from agentic_commerce.protocol.base import Body, parse, timestamp
 from agentic_commerce.protocol.delegate_payment import MODELS, DelegatePaymentRequest
 from agentic_commerce.store.base import Answer, Store
 
@@ -96,9 +96,9 @@ def _check_allowance(body: DelegatePaymentRequest, psp_account: str, now: dateti
             )
 
 
-def _parse(version: str, raw: bytes) -> DelegatePaymentRequest:
+def _parse(version: str, sent: Body) -> DelegatePaymentRequest:
     try:
-        return parse(MODELS[version], raw)
+        return parse(MODELS[version], sent)
     except RequestRejected as refused:
         if refused.param is not None and refused.param.startswith(CARD_PARAM):
             raise card_error(refused.message, refused.param) from None
@@ -115,9 +115,9 @@ class Vault:
         self.secret = secret
 
     async def tokenize(
-        self, version: str, raw: bytes, merchant_id: str, key: str | None, answer: Answer | None
+        self, version: str, sent: Body, merchant_id: str, key: str | None, answer: Answer | None
     ) -> bytes:
-        body = _parse(version, raw)
+        body = _parse(version, sent)
         now = self.clock.now()
         exp_month, exp_year = _check_card(body, now)
         _check_allowance(body, self.settings.psp_account(merchant_id), now)
@@ -151,7 +151,7 @@ def register_delegate_payment(app: Quart, vault_service: Vault, gate: Gate) -> N
     @app.post(PATH)
     async def delegate_payment() -> Response:
         try:
-            who, raw = await gate.enter()
+            who, sent = await gate.enter()
         except RateLimited as limited:
             limited.type = "rate_limit_exceeded"  # this endpoint's Error has the type
             raise
@@ -159,7 +159,7 @@ def register_delegate_payment(app: Quart, vault_service: Vault, gate: Gate) -> N
 
         async def call(answer: Answer | None) -> bytes:
             return await vault_service.tokenize(
-                who.codec.version, raw, who.merchant_id, key, answer
+                who.codec.version, sent, who.merchant_id, key, answer
             )
 
-        return await gate.post(who, raw, f"vault-{who.merchant_id}", 201, bytes, call)
+        return await gate.post(who, sent, f"vault-{who.merchant_id}", 201, bytes, call)

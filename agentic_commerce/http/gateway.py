@@ -38,7 +38,7 @@ from agentic_commerce.domain.model import Shipment
 from agentic_commerce.domain.view import SessionView
 from agentic_commerce.http.errors import from_actor_error
 from agentic_commerce.http.responses import JSON_TYPE
-from agentic_commerce.protocol.base import Codec
+from agentic_commerce.protocol.base import Body, Codec
 from agentic_commerce.protocol.orders import order_2026
 from agentic_commerce.protocol.signing import same, timestamped_mac
 from agentic_commerce.protocol.versions import Versions
@@ -51,6 +51,9 @@ CONNECT_TIMEOUT_SECONDS = 1.0
 KEEPALIVE_SECONDS = 1.0
 
 
+NO_BODY = Body(b"")
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One request for a session's actor, in a form that can cross instances."""
@@ -58,22 +61,22 @@ class Call:
     kind: str  # create | get | update | complete | cancel | order_status | refund
     version: str
     merchant_id: str
-    raw: bytes = b""
+    body: Body = NO_BODY  # read once where the request arrived; its bytes cross instances
     params: dict[str, Any] | None = None  # admin calls
 
 
 def build_message(call: Call, codec: Codec, answer: Answer | None) -> Any:
     match call.kind:
         case "create":
-            return Create(codec.parse_create(call.raw), call.merchant_id, codec.version, answer)
+            return Create(codec.parse_create(call.body), call.merchant_id, codec.version, answer)
         case "get":
             return Get(call.merchant_id)
         case "update":
-            return Update(codec.parse_update(call.raw), call.merchant_id, answer)
+            return Update(codec.parse_update(call.body), call.merchant_id, answer)
         case "complete":
-            return Complete(codec.parse_complete(call.raw), call.merchant_id, answer)
+            return Complete(codec.parse_complete(call.body), call.merchant_id, answer)
         case "cancel":
-            return Cancel(codec.parse_cancel(call.raw), call.merchant_id, answer)
+            return Cancel(codec.parse_cancel(call.body), call.merchant_id, answer)
         case "order_status":
             assert call.params is not None
             shipment = call.params.get("shipment")
@@ -219,7 +222,7 @@ class SessionGateway:
                 "kind": call.kind,
                 "version": call.version,
                 "merchant_id": call.merchant_id,
-                "raw": base64.b64encode(call.raw).decode(),
+                "raw": base64.b64encode(call.body.raw).decode(),
                 "params": call.params,
                 "answer": spec,
             }
@@ -304,7 +307,7 @@ def register_internal(app: Quart, gateway: SessionGateway) -> None:
             data["kind"],
             data["version"],
             data["merchant_id"],
-            base64.b64decode(data["raw"]),
+            Body.read(base64.b64decode(data["raw"])),
             data.get("params"),
         )
         codec = gateway.versions.by_version[call.version]

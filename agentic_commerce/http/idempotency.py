@@ -25,12 +25,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import orjson
 import rfc8785
 
 from agentic_commerce import metrics
 from agentic_commerce.actors.claims import Claims
 from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.protocol.base import Body
 from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.store.base import Answer, IdempotencyRecord, Store, StoreError
 
@@ -40,12 +40,14 @@ SEPARATOR = "\x1f"
 T = TypeVar("T")
 
 
-def fingerprint(raw: bytes) -> str:
+def fingerprint(body: Body) -> str:
     """SHA-256 of the body's canonical JSON (of the raw bytes when it is not JSON)."""
     try:
-        canonical = rfc8785.dumps(orjson.loads(raw)) if raw.strip() else b""
-    except (orjson.JSONDecodeError, rfc8785.CanonicalizationError, TypeError, ValueError):
-        canonical = b"raw:" + raw
+        canonical = b"" if body.empty else rfc8785.dumps(body.value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+        canonical = b"raw:" + body.raw
+    if body.invalid:
+        canonical = b"raw:" + body.raw
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -102,7 +104,7 @@ class Idempotency:
         merchant_id: str,
         method: str,
         path: str,
-        raw: bytes,
+        body: Body,
         version: str,
         partition: str,
         status: int,
@@ -120,7 +122,7 @@ class Idempotency:
         """
         scope = f"{partition}{SEPARATOR}{merchant_id}{SEPARATOR}{method}{SEPARATOR}{path}"
         scope += f"{SEPARATOR}{key}"
-        digest = fingerprint(raw)
+        digest = fingerprint(body)
         holder = self.claims.new_holder()
         begun = await self.store.begin_idempotency(scope, holder, self.claims.ttl)
         if isinstance(begun, IdempotencyRecord):
@@ -146,9 +148,9 @@ class Idempotency:
                         )
                     )
                 raise
-            body = render(result)  # a view's body comes from its cache: the bytes recorded
+            sent = render(result)  # a view's body comes from its cache: the bytes recorded
             metrics.IDEMPOTENCY.labels("stored").inc()
-            return Outcome(status, body)
+            return Outcome(status, sent)
         finally:
             self.claims.done(scope)
             # Unreleased (store down), the claim lapses within its TTL: not worth

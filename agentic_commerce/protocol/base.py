@@ -4,6 +4,7 @@ errors as JSONPaths, and small renderers of the canonical model."""
 from __future__ import annotations
 
 import abc
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,37 +83,60 @@ def _oversized_int(value: object) -> tuple[int | str, ...] | None:
     return None
 
 
-def parse(model_type: type[M], raw: bytes) -> M:
-    """Validate a JSON body; the first problem becomes a 400 with its JSONPath.
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A request body read once: the bytes as sent (what crosses to another
+    instance) and the JSON value they hold. The idempotency fingerprint, the depth
+    check and the request model all read `value`."""
+
+    raw: bytes
+    value: Any = None
+    invalid: bool = False  # not JSON
+
+    @classmethod
+    def read(cls, raw: bytes) -> Body:
+        if not raw.strip():
+            return cls(raw)
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return cls(raw, invalid=True)
+        if LONG_NUMBER.search(raw):
+            # orjson reads integers beyond 64 bits as floats; only a run of 19+
+            # digits can be one, and such (rare) bodies are read exactly instead.
+            value = json.loads(raw)
+        return cls(raw, value)
+
+    @property
+    def empty(self) -> bool:
+        return not self.raw.strip()
+
+
+def parse(model_type: type[M], body: Body) -> M:
+    """Validate a body's JSON value; the first problem becomes a 400 with its JSONPath.
 
     Messages are fixed texts: they never echo submitted values (which may be
     card data or tokens).
     """
-    try:
-        depth = validation.json_depth(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        raise RequestRejected("invalid_json", "The request body is not valid JSON.") from None
-    if depth > validation.MAX_JSON_DEPTH:
+    if body.invalid or body.empty:
+        raise RequestRejected("invalid_json", "The request body is not valid JSON.")
+    if validation.json_depth(body.value) > validation.MAX_JSON_DEPTH:
         raise RequestRejected(
             "nesting_too_deep",
             f"The request body nests deeper than {validation.MAX_JSON_DEPTH} levels.",
         )
+    if not isinstance(body.value, dict):
+        raise RequestRejected("invalid_json", "The request body must be a JSON object.")
     try:
-        parsed = model_type.model_validate_json(raw)
+        parsed = model_type.model_validate(body.value)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
-        if error["type"] == "json_invalid":
-            raise RequestRejected("invalid_json", "The request body is not valid JSON.") from None
-        if error["type"] == "model_type" and not error["loc"]:
-            raise RequestRejected(
-                "invalid_json", "The request body must be a JSON object."
-            ) from None
         code, message = _CODES.get(error["type"], ("invalid_field", ""))
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
         text = message or f"Invalid value: {error['msg']}."
         raise RequestRejected(code, text, json_path(loc)) from None
     # Only a run of 19+ digits can be outside 64 bits: most bodies skip the walk.
-    oversized = _oversized_int(parsed.model_dump()) if LONG_NUMBER.search(raw) else None
+    oversized = _oversized_int(body.value) if LONG_NUMBER.search(body.raw) else None
     if oversized is not None:
         raise RequestRejected(
             "invalid_field", "Integers must fit in 64 bits (signed).", json_path(oversized)
@@ -200,16 +224,16 @@ class Codec(abc.ABC):
         self.storefront = storefront
 
     @abc.abstractmethod
-    def parse_create(self, raw: bytes) -> CreateSession: ...
+    def parse_create(self, sent: Body) -> CreateSession: ...
 
     @abc.abstractmethod
-    def parse_update(self, raw: bytes) -> UpdateSession: ...
+    def parse_update(self, sent: Body) -> UpdateSession: ...
 
     @abc.abstractmethod
-    def parse_complete(self, raw: bytes) -> CompleteSession: ...
+    def parse_complete(self, sent: Body) -> CompleteSession: ...
 
     @abc.abstractmethod
-    def parse_cancel(self, raw: bytes) -> CancelSession: ...
+    def parse_cancel(self, sent: Body) -> CancelSession: ...
 
     @abc.abstractmethod
     def render_session(self, view: SessionView) -> JSON: ...

@@ -10,12 +10,11 @@ list and an IIN of 8 (`display_last4` still four digits). 2025-12-12 is
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
-from agentic_commerce.protocol.strictness import Strict
+from agentic_commerce.protocol.strictness import JsonDateTime, Strict
 
 
 class Address(Strict):
@@ -62,7 +61,7 @@ class Allowance(Strict):
     currency: str = Field(pattern=r"^[a-z]{3}$")
     checkout_session_id: str
     merchant_id: str = Field(max_length=256)
-    expires_at: datetime
+    expires_at: JsonDateTime
 
 
 class RiskSignal(Strict):

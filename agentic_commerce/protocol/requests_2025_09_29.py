@@ -6,12 +6,11 @@ Unknown fields are refused (`extra="forbid"`), types are strict (no "1" for 1).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field
 
-from agentic_commerce.protocol.strictness import MAX_QUANTITY, Strict
+from agentic_commerce.protocol.strictness import MAX_QUANTITY, JsonDecimal, Strict
 
 
 class Address(Strict):
@@ -33,7 +32,7 @@ class Buyer(Strict):
 
 class Item(Strict):
     id: str
-    quantity: Decimal = Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False)
+    quantity: JsonDecimal = Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False)
 
 
 class PaymentData(Strict):

@@ -13,13 +13,12 @@ models are its bases.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from agentic_commerce.protocol.requests_2025_09_29 import Address as Address  # unchanged
-from agentic_commerce.protocol.strictness import MAX_QUANTITY, Open, Strict
+from agentic_commerce.protocol.strictness import MAX_QUANTITY, JsonDateTime, Open, Strict
 
 
 class CompanyInfo(Strict):
@@ -32,14 +31,14 @@ class CompanyInfo(Strict):
 class LoyaltyInfo(Strict):
     tier: str | None = None
     points_balance: int | None = None
-    member_since: datetime | None = None
+    member_since: JsonDateTime | None = None
 
 
 class TaxExemption(Strict):
     certificate_id: str
     certificate_type: Literal["resale", "exempt_organization", "government"]
     exempt_regions: list[str] | None = None
-    expires_at: datetime | None = None
+    expires_at: JsonDateTime | None = None
 
 
 class Buyer(Strict):
@@ -156,7 +155,7 @@ class PaymentData(Strict):
     billing_address: Address | None = None
     purchase_order_number: str | None = None
     payment_terms: Literal["immediate", "net_15", "net_30", "net_60", "net_90"] | None = None
-    due_date: datetime | None = None
+    due_date: JsonDateTime | None = None
     approval_required: bool | None = None
 
 

@@ -42,6 +42,7 @@ from agentic_commerce.domain.view import SessionView
 from agentic_commerce.protocol import requests_2025_09_29 as req
 from agentic_commerce.protocol.base import (
     JSON,
+    Body,
     Codec,
     address,
     check_line_count,
@@ -141,23 +142,23 @@ class Codec2025(Codec):
     policy_link = "seller_shop_policies"  # the link type of the return policy
 
     # requests -----------------------------------------------------------------
-    def parse_create(self, raw: bytes) -> CreateSession:
-        body = parse(req.CreateRequest, raw)
+    def parse_create(self, sent: Body) -> CreateSession:
+        body = parse(req.CreateRequest, sent)
         ship_to = body.fulfillment_address
         return self._create(body, _fulfillment(ship_to) if ship_to else None)
 
-    def parse_update(self, raw: bytes) -> UpdateSession:
-        body = parse(req.UpdateRequest, raw)
+    def parse_update(self, sent: Body) -> UpdateSession:
+        body = parse(req.UpdateRequest, sent)
         return self._update(
             body,
             given(body, "fulfillment_address", _fulfillment),
             given(body, "fulfillment_option_id", _choice),
         )
 
-    def parse_complete(self, raw: bytes) -> CompleteSession:
-        return self._complete(parse(req.CompleteRequest, raw))
+    def parse_complete(self, sent: Body) -> CompleteSession:
+        return self._complete(parse(req.CompleteRequest, sent))
 
-    def parse_cancel(self, raw: bytes) -> CancelSession:
+    def parse_cancel(self, sent: Body) -> CancelSession:
         # This version's cancel has no body; anything sent is ignored.
         return CancelSession()
 

@@ -30,7 +30,7 @@ from agentic_commerce.domain.commands import (
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.pricing import PricedLine, Quote
 from agentic_commerce.protocol import requests_2025_12_12 as req
-from agentic_commerce.protocol.base import JSON, parse
+from agentic_commerce.protocol.base import JSON, Body, parse
 from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.protocol.v2025_09_29 import Codec2025, given
 from agentic_commerce.protocol.v2026_01_30 import Codec20260130
@@ -59,28 +59,28 @@ class Codec20251212(Codec2025):
     policy_link = "return_policy"
 
     # requests -----------------------------------------------------------------
-    def parse_create(self, raw: bytes) -> CreateSession:
-        body = parse(req.CreateRequest, raw)
+    def parse_create(self, sent: Body) -> CreateSession:
+        body = parse(req.CreateRequest, sent)
         details = body.fulfillment_details
         return self._create(body, fulfillment_of(details) if details else None)
 
-    def parse_update(self, raw: bytes) -> UpdateSession:
-        body = parse(req.UpdateRequest, raw)
+    def parse_update(self, sent: Body) -> UpdateSession:
+        body = parse(req.UpdateRequest, sent)
         return self._update(
             body,
             given(body, "fulfillment_details", fulfillment_of),
             given(body, "selected_fulfillment_options", _choices),
         )
 
-    def parse_complete(self, raw: bytes) -> CompleteSession:
-        body = parse(req.CompleteRequest, raw)
+    def parse_complete(self, sent: Body) -> CompleteSession:
+        body = parse(req.CompleteRequest, sent)
         result = body.authentication_result
         return self._complete(
             body, result.model_dump(mode="json", exclude_none=True) if result else None
         )
 
-    def parse_cancel(self, raw: bytes) -> CancelSession:
-        return cancel_command(raw)
+    def parse_cancel(self, sent: Body) -> CancelSession:
+        return cancel_command(sent)
 
     # responses ------------------------------------------------------------------
     def _line(self, pl: PricedLine) -> JSON:

@@ -19,7 +19,7 @@ from agentic_commerce.domain import model
 from agentic_commerce.domain.commands import CompleteSession
 from agentic_commerce.domain.shipping import FulfillmentOption
 from agentic_commerce.protocol import requests_2026_01_16 as req
-from agentic_commerce.protocol.base import JSON, parse
+from agentic_commerce.protocol.base import JSON, Body, parse
 from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.protocol.v2025_12_12 import Codec20251212
 from agentic_commerce.protocol.v2026_04_17 import Codec2026
@@ -38,8 +38,8 @@ class Codec20260116(Codec20251212):
     version = VERSION
     traits = BY_VERSION[VERSION]
 
-    def parse_complete(self, raw: bytes) -> CompleteSession:
-        body = parse(req.CompleteRequest, raw)
+    def parse_complete(self, sent: Body) -> CompleteSession:
+        body = parse(req.CompleteRequest, sent)
         result = body.authentication_result
         if result is None:
             return self._complete(body)

@@ -29,6 +29,7 @@ from agentic_commerce.protocol import requests_2026_01_30 as base_req
 from agentic_commerce.protocol import requests_2026_04_17 as req
 from agentic_commerce.protocol.base import (
     JSON,
+    Body,
     Codec,
     address,
     check_line_count,
@@ -113,11 +114,11 @@ def _choices(options: list[base_req.SelectedFulfillmentOption]) -> tuple[Fulfill
     )
 
 
-def cancel_command(raw: bytes) -> CancelSession:
+def cancel_command(sent: Body) -> CancelSession:
     """The optional cancel body of every version from 2025-12-12 on."""
-    if not raw.strip():
+    if sent.empty:
         return CancelSession()
-    body = parse(base_req.CancelRequest, raw)
+    body = parse(base_req.CancelRequest, sent)
     if body.intent_trace is None:
         return CancelSession()
     check_text(body.intent_trace.trace_summary, "$.intent_trace.trace_summary")
@@ -138,8 +139,8 @@ class Codec2026(Codec):
     complete_request: type[base_req.CompleteRequest] = req.CompleteRequest
 
     # requests -----------------------------------------------------------------
-    def parse_create(self, raw: bytes) -> CreateSession:
-        body = parse(self.create_request, raw)
+    def parse_create(self, sent: Body) -> CreateSession:
+        body = parse(self.create_request, sent)
         check_line_count(len(body.line_items), self.storefront.max_line_items, "$.line_items")
         if not validation.is_currency(body.currency):
             raise RequestRejected(
@@ -163,29 +164,29 @@ class Codec2026(Codec):
             order_notes=_order_notes(body),
         )
 
-    def parse_update(self, raw: bytes) -> UpdateSession:
-        body = parse(self.update_request, raw)
+    def parse_update(self, sent: Body) -> UpdateSession:
+        body = parse(self.update_request, sent)
         if body.line_items is not None:
             check_line_count(len(body.line_items), self.storefront.max_line_items, "$.line_items")
-        sent = body.model_fields_set
+        given = body.model_fields_set
         return UpdateSession(
-            buyer=(_buyer(body.buyer) if body.buyer else None) if "buyer" in sent else UNSET,
+            buyer=(_buyer(body.buyer) if body.buyer else None) if "buyer" in given else UNSET,
             lines=_lines(body.line_items or []) if body.line_items is not None else UNSET,
             fulfillment=(
                 (fulfillment_of(body.fulfillment_details) if body.fulfillment_details else None)
-                if "fulfillment_details" in sent
+                if "fulfillment_details" in given
                 else UNSET
             ),
             fulfillment_choices=(
                 _choices(body.selected_fulfillment_options or [])
-                if "selected_fulfillment_options" in sent
+                if "selected_fulfillment_options" in given
                 else UNSET
             ),
-            order_notes=_order_notes(body) if "order_notes" in sent else UNSET,
+            order_notes=_order_notes(body) if "order_notes" in given else UNSET,
         )
 
-    def parse_complete(self, raw: bytes) -> CompleteSession:
-        body = parse(self.complete_request, raw)
+    def parse_complete(self, sent: Body) -> CompleteSession:
+        body = parse(self.complete_request, sent)
         payment = body.payment_data
         if payment.handler_id is None or payment.instrument is None:
             if payment.purchase_order_number is not None:
@@ -216,8 +217,8 @@ class Codec2026(Codec):
             order_notes=_order_notes(body),
         )
 
-    def parse_cancel(self, raw: bytes) -> CancelSession:
-        return cancel_command(raw)
+    def parse_cancel(self, sent: Body) -> CancelSession:
+        return cancel_command(sent)
 
     # responses ------------------------------------------------------------------
     def _handler(self, merchant_id: str) -> JSON:
