@@ -36,7 +36,8 @@ Redis Cluster slot, so its commit is one script:
     acs:{stock:<product>}         hash  on_hand, reserved, h:<holder> -> units
     acs:{<token id>}:token        hash  doc (JSON), by (the consuming session)
     acs:expiry                    zset  open session ids by expires_at (µs)
-    acs:holds                     zset  holders by the time of their last hold
+    acs:holds                     zset  holders by when to look at them again (the time
+                                        of their last hold, then their session's expiry)
     acs:order:<order id>          the session id holding the order
     acs:rl:<key> / acs:sig:<sig>  GCRA TAT / replay cache entry (expiring)
     acs:members                   zset  live instances ('lone:'/'shared:' + id) by lapse time
@@ -115,6 +116,7 @@ MEMBERS_KEY = "acs:members"
 # unique per commit (wall µs) and in commit order among themselves.
 FRESH_COMMIT_BASE_US = 2**53
 HOLDS = "acs:holds"
+ORPHAN_BATCH = 500  # holders looked at per sweep
 OUTBOX_ALL = "acs:{outbox}:all"
 OUTBOX_LIVE = "acs:{outbox}:live"
 OUTBOX_WHERE = "acs:{outbox}:where"
@@ -609,16 +611,26 @@ class RedisStore(Store):
         return StockLevel(product_id, int(on_hand or 0), int(reserved or 0))
 
     async def release_orphan_holds(self, older_than: datetime) -> int:
+        """At most three round trips a sweep, whatever the number of open sessions:
+        the holders due (a batch at most), their sessions, and the next look at those
+        still open, which is not before the session's expiry (its actor settles its
+        holds by then). Only orphans cost more, one round trip each."""
+
         def job(r: Client) -> int:
-            holders = [_text(h) for h in r.zrangebyscore(HOLDS, "-inf", older_than.timestamp())]
+            due = r.zrangebyscore(HOLDS, "-inf", older_than.timestamp(), 0, ORPHAN_BATCH)
+            holders = [_text(h) for h in due]
             pipe = r.pipeline(transaction=False)
             for holder in holders:
-                pipe.hmget(_session_keys(holder)[0], ["open", "doc"])
-            orphans = [
-                (h, doc)
-                for h, (is_open, doc) in zip(holders, pipe.execute(), strict=True)
-                if not is_open or is_open == b"0"
-            ]
+                pipe.hmget(_session_keys(holder)[0], ["open", "doc", "exp"])
+            later = r.pipeline(transaction=False)
+            orphans = []
+            for holder, (is_open, doc, exp) in zip(holders, pipe.execute(), strict=True):
+                if is_open and is_open != b"0":  # xx: never brings back a settled holder
+                    later.zadd(HOLDS, {holder: int(exp or 0) / 1e6}, xx=True)
+                else:
+                    orphans.append((holder, doc))
+            if len(later):
+                later.execute()
             for holder, doc in orphans:
                 completed = doc is not None and decode(Session, doc).status is Status.COMPLETED
                 _unhold(r, holder=holder, sell=completed)

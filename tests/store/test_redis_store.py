@@ -269,3 +269,22 @@ async def test_index_entries_of_finished_events_are_filed_where_they_belong(
             assert await store.outbox_counts() == {"delivered": 1}
             assert client.zscore(redis_store.OUTBOX_LIVE, "evt_1") is None
             assert [e.id for e in await store.list_events("delivered")] == ["evt_1"]
+
+
+async def test_the_orphan_sweep_looks_at_an_open_session_s_holder_again_only_at_its_expiry(
+    own_redis: RedisServer,
+) -> None:
+    """The sweep stays a few round trips however many sessions are open: a holder
+    found open is put off to its session's expiry instead of being read every sweep."""
+    async with opened(own_redis) as store:
+        with own_redis.client() as client:
+            await store.seed_stock({"item": 10})
+            await store.commit(Commit(session("cs_open"), None))
+            assert await store.hold("cs_open", {"item": 1}) == ()
+            later = datetime.now(UTC) + timedelta(seconds=5)
+            assert await store.release_orphan_holds(later) == 0
+            expiry = session("cs_open").expires_at.timestamp()
+            assert client.zscore(redis_store.HOLDS, "cs_open") == pytest.approx(expiry)
+            assert client.zrangebyscore(redis_store.HOLDS, "-inf", later.timestamp()) == []
+            await store.release("cs_open")
+            assert client.zscore(redis_store.HOLDS, "cs_open") is None
