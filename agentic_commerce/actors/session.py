@@ -233,6 +233,21 @@ def fresh_snapshot(actor: Actor | None, merchant_id: str, now: datetime) -> Sess
     return view
 
 
+async def committed_view(deps: SessionDeps, session_id: str, merchant_id: str) -> SessionView:
+    """A session read from the store, for a GET whose actor is not live here: no
+    actor is activated and nothing is forwarded to the instance that runs it (one
+    store round trip; the store holds every answered change). An expiry not yet
+    committed by its actor or the sweeper is applied to what is shown."""
+    session = await deps.store.load_session(session_id)
+    if session is None or session.merchant_id != merchant_id:
+        raise not_found()
+    now = deps.clock.now()
+    if session.status not in TERMINAL and now >= session.expires_at:
+        expired = transition(session.status, Event.EXPIRE)
+        session = replace(session, status=expired, updated_at=session.expires_at)
+    return SessionView(session, pricing.quote(session, deps.catalog, now))
+
+
 FINAL_EVENTS = {
     Status.COMPLETED: "completed",
     Status.CANCELED: "canceled",

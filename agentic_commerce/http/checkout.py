@@ -9,7 +9,12 @@ from functools import partial
 
 from quart import Quart, Response, request
 
-from agentic_commerce.actors.session import SESSION_EXISTS, fresh_snapshot, new_id
+from agentic_commerce.actors.session import (
+    SESSION_EXISTS,
+    committed_view,
+    fresh_snapshot,
+    new_id,
+)
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.view import SessionView
@@ -78,10 +83,13 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: Sess
     async def get_session(session_id: str) -> Response:
         who, _ = await gate.enter()
         activation = sessions.lookup(known(session_id))
-        reply: SessionView | bytes | None = fresh_snapshot(
-            activation.actor if activation else None, who.merchant_id, system.clock.now()
-        )
-        if reply is None:
+        reply: SessionView | bytes | None
+        if activation is None:  # not live here: the committed state, never forwarded
+            reply = await committed_view(system.session_deps, session_id, who.merchant_id)
+        else:
+            now = system.clock.now()
+            reply = fresh_snapshot(activation.actor, who.merchant_id, now)
+        if reply is None:  # live here with an expiry to apply: its actor commits it
             call = Call("get", who.codec.version, who.merchant_id)
             reply = await gateway.call(session_id, call, who.codec, None)
         return Response(render(system.versions, who, reply), 200, content_type=JSON_TYPE)

@@ -4,6 +4,7 @@ with SIGKILL costs a request at most about one lease TTL, never a 5xx."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -150,3 +151,26 @@ def _selected(body: dict[str, object]) -> str:
     options = body.get("selected_fulfillment_options")
     assert isinstance(options, list) and options, body
     return str(options[0]["option_id"])
+
+
+def test_a_read_is_answered_from_the_store_without_the_owner(
+    cluster: Cluster, apis: list[Api]
+) -> None:
+    """A GET where the session's actor is not live is the committed state, read in
+    one store round trip: it is not forwarded, so a frozen owner does not slow it,
+    and it activates no actor."""
+    created = ok(apis[0].create({**CREATE, **UPDATE_ADDRESS}), 201)
+    session_id = created.body["id"]
+    ok(apis[0].update(session_id, EXPRESS))
+    (owner,) = owners(cluster, session_id)
+    process = cluster.instances[owner].process
+    assert process is not None
+    reader = apis[(owner + 1) % len(apis)]
+    process.send_signal(signal.SIGSTOP)  # alive, registered, holding the lease, silent
+    try:
+        seen = ok(reader.get(session_id))
+    finally:
+        process.send_signal(signal.SIGCONT)
+    assert seen.seconds < LEASE_TTL / 2, seen.seconds
+    assert _selected(seen.body) == "shipping_express"
+    assert owners(cluster, session_id) == [owner]  # nothing activated on the reader
