@@ -227,7 +227,10 @@ async def _run_serial(actor: Actor, mailbox: Mailbox) -> None:
         while True:
             current = None
             with trio.move_on_at(actor.deadline()) as timer:
-                current = await mailbox.receive.receive()
+                try:
+                    current = await mailbox.receive.receive()
+                except trio.EndOfChannel:  # passivated or stopped: an end, not a crash
+                    return
             if timer.cancelled_caught:
                 if await actor.on_deadline():
                     return

@@ -240,6 +240,27 @@ async def test_closed_mailbox_and_fail_pending(autojump_clock: trio.testing.Mock
         ref.tell("late")
 
 
+async def test_an_actor_whose_mailbox_closes_while_it_waits_ends_normally(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A closed mailbox means the actor was passivated or stopped: `run_actor`
+    returns (a supervisor does not restart it), it does not raise."""
+    mailbox = Mailbox(8)
+    probe = Probe()
+    async with trio.open_nursery() as nursery:
+        ended = trio.Event()
+
+        async def run() -> None:
+            await run_actor(probe, mailbox)
+            ended.set()
+
+        nursery.start_soon(run)
+        await trio.testing.wait_all_tasks_blocked()
+        mailbox.send.close()
+        with trio.fail_after(1):
+            await ended.wait()
+
+
 def test_reply_is_set_once() -> None:
     async def main() -> None:
         reply: Reply[int] = Reply()
