@@ -53,16 +53,22 @@ class Gate:
     throttle: AuthThrottle
 
     async def enter(self) -> tuple[Caller, Body]:
-        client = await self.throttle.admit()
+        client = self.throttle.address()
         try:
             merchant = self.keys.merchant_for(request.headers.get("Authorization"))
         except RequestRejected as refused:
             metrics.AUTH_FAILURES.labels(refused.code).inc()
+            await self.throttle.admit()  # an address over its limit learns nothing (429)
             if refused.code != "missing_api_key":  # no key sent: not a guess
                 await self.throttle.failed(client)
             raise
+        # The address's failures and the merchant's rate limit in one store step; a
+        # throttled address is refused even with the right key.
+        failures, decision = await self.store.peek_and_count(
+            self.throttle.bucket(client), (f"merchant:{merchant}", self.limit, time.time())
+        )
+        self.throttle.refuse_if_over(failures)
         g.merchant = merchant  # for the request log
-        decision = await self.store.rate_limit(f"merchant:{merchant}", self.limit, time.time())
         g.rate_limit = decision  # its headers go on the response
         if not decision.allowed:
             metrics.RATE_LIMITED.inc()

@@ -29,7 +29,7 @@ from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.config.settings import IPNetwork
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.domain.rate_limit import Limit
+from agentic_commerce.domain.rate_limit import Decision, Limit
 from agentic_commerce.http.context import RateLimited
 from agentic_commerce.store.base import Store
 
@@ -101,21 +101,24 @@ class AuthThrottle:
             request.remote_addr, request.headers.get("X-Forwarded-For"), self.proxies
         )
 
-    async def admit(self) -> str:
-        """The client's address, unless it is over its limit of failures (429)."""
-        address = self.address()
-        decision = await self.store.peek_rate_limit(
-            f"authfail:{address}", self.limit, self.clock.now().timestamp()
-        )
+    def bucket(self, address: str) -> tuple[str, Limit, float]:
+        """The store bucket of the address's failures, with the time to judge it at."""
+        return f"authfail:{address}", self.limit, self.clock.now().timestamp()
+
+    @staticmethod
+    def refuse_if_over(decision: Decision) -> None:
         if not decision.allowed:
             metrics.AUTH_FAILURES.labels("too_many_auth_failures").inc()
             raise AuthThrottled(decision.retry_after)
+
+    async def admit(self) -> str:
+        """The client's address, unless it is over its limit of failures (429)."""
+        address = self.address()
+        self.refuse_if_over(await self.store.peek_rate_limit(*self.bucket(address)))
         return address
 
     async def failed(self, address: str) -> None:
         """Count one refused credential from `address`."""
-        decision = await self.store.rate_limit(
-            f"authfail:{address}", self.limit, self.clock.now().timestamp()
-        )
+        decision = await self.store.rate_limit(*self.bucket(address))
         if decision.allowed and decision.remaining == 0:
             log.warning("auth_failures_throttled", client=address, per_minute=self.limit.per_minute)

@@ -214,6 +214,13 @@ class Store(abc.ABC):
     async def peek_rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
         """The decision `rate_limit` would make at `now`, counting nothing."""
 
+    async def peek_and_count(
+        self, peek: tuple[str, Limit, float], count: tuple[str, Limit, float]
+    ) -> tuple[Decision, Decision]:
+        """`peek_rate_limit` of one bucket and `rate_limit` of another, both whatever
+        the first says: a request's checks in one step (on Redis, one round trip)."""
+        return await self.peek_rate_limit(*peek), await self.rate_limit(*count)
+
     @abc.abstractmethod
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         """True the first time a signature is seen within `ttl_seconds`; False on a replay."""

@@ -668,14 +668,30 @@ class RedisStore(Store):
 
     # request protection --------------------------------------------------------------
     async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
-        args = [repr(now), repr(limit.interval), repr(limit.burst * limit.interval)]
-        before = await self._call(lambda r: GCRA(r, [f"acs:rl:{key}"], args))
-        tat = float(before) if before else None
-        return decide(limit, tat, now)[0]
+        before = await self._call(partial(_gcra, key=key, limit=limit, now=now))
+        return decide(limit, float(before) if before else None, now)[0]
 
     async def peek_rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
         stored = await self._call(lambda r: r.get(f"acs:rl:{key}"))
         return decide(limit, float(stored) if stored else None, now)[0]
+
+    async def peek_and_count(
+        self, peek: tuple[str, Limit, float], count: tuple[str, Limit, float]
+    ) -> tuple[Decision, Decision]:
+        (peek_key, peek_limit, peek_now), (key, limit, now) = peek, count
+
+        def job(r: Client) -> tuple[Any, Any]:
+            pipe = r.pipeline(transaction=False)
+            pipe.get(f"acs:rl:{peek_key}")
+            _gcra(pipe, key=key, limit=limit, now=now)
+            stored, before = pipe.execute()
+            return stored, before
+
+        stored, before = await self._call(job)
+        return (
+            decide(peek_limit, float(stored) if stored else None, peek_now)[0],
+            decide(limit, float(before) if before else None, now)[0],
+        )
 
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         ttl = max(1, math.ceil(ttl_seconds * 1000))
@@ -891,6 +907,12 @@ def _load_token(r: Client, token_id: str) -> VaultToken | None:
 
 def _pxat(expires_at: float) -> int:
     return math.ceil(expires_at * 1000)
+
+
+def _gcra(r: Any, *, key: str, limit: Limit, now: float) -> Any:
+    """Count one request in `key`'s bucket; the TAT before (see GCRA)."""
+    args = [repr(now), repr(limit.interval), repr(limit.burst * limit.interval)]
+    return GCRA(r, [f"acs:rl:{key}"], args)
 
 
 def _put_record(r: Any, record: IdempotencyRecord) -> None:

@@ -513,6 +513,22 @@ def test_rate_limit_decisions_follow_gcra(store: Store) -> None:
     assert run(store.rate_limit("merchant:other", limit, base + 9.5)).remaining == 2
 
 
+def test_peek_and_count_is_a_peek_of_one_bucket_and_a_count_of_another(store: Store) -> None:
+    limit = Limit(per_minute=60, burst=2)
+    now = time.time()
+    run(store.rate_limit("authfail:a", limit, now))
+    run(store.rate_limit("authfail:a", limit, now))
+    peeked, counted = run(
+        store.peek_and_count(("authfail:a", limit, now), ("merchant:m", limit, now))
+    )
+    assert peeked == run(store.peek_rate_limit("authfail:a", limit, now))
+    assert not peeked.allowed  # two failures: the burst is spent
+    assert counted.allowed and counted.remaining == 1
+    again = run(store.peek_and_count(("authfail:a", limit, now), ("merchant:m", limit, now)))
+    assert again[0] == peeked  # a peek counts nothing
+    assert again[1].remaining == 0  # each call counts one
+
+
 def test_signatures_are_remembered(store: Store) -> None:
     assert run(store.remember_signature("sig_a", 60)) is True
     assert run(store.remember_signature("sig_a", 60)) is False
