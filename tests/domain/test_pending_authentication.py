@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given
@@ -35,24 +35,15 @@ from agentic_commerce.payments.base import (
     order_id_for,
 )
 from agentic_commerce.payments.simulated import SimulatedProcessor
+from agentic_commerce.protocol.requests_2026_01_30 import AuthenticationResult
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 CATALOG = Catalog.from_document(json.loads(DEFAULT_CATALOG.read_text()))
 CA = Address("Ada", "1 Main Street", "San Francisco", "CA", "US", "94105")
 CA_OTHER = replace(CA, line_one="2 Mission Street")
 NY = replace(CA, city="New York", state="NY", postal_code="10004")
-OUTCOMES = [
-    "abandoned",
-    "attempt_acknowledged",
-    "authenticated",
-    "canceled",
-    "denied",
-    "informational",
-    "internal_error",
-    "not_supported",
-    "processing_error",
-    "rejected",
-]
+# Every outcome the request model knows (the schema's enum).
+OUTCOMES = list(get_args(AuthenticationResult.model_fields["outcome"].annotation))
 
 
 def lines(*pairs: tuple[str, int]) -> tuple[LineInput, ...]:

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from agentic_commerce.payments.base import AUTHENTICATED as SUCCESSFUL
 from tests import acp_schema
+from tests.domain.test_pending_authentication import OUTCOMES
 from tests.http.conftest import (
     ADDRESS,
     AUTHENTICATED,
@@ -35,16 +37,7 @@ ACKNOWLEDGED = {
 }
 # Every outcome that is not a successful authentication; `denied` and `rejected`
 # also with the details of a successful one (a processor must not be fooled).
-FAILED_OUTCOMES = [
-    "abandoned",
-    "canceled",
-    "denied",
-    "informational",
-    "internal_error",
-    "not_supported",
-    "processing_error",
-    "rejected",
-]
+FAILED_OUTCOMES = [o for o in OUTCOMES if o not in SUCCESSFUL]
 NY_ADDRESS = {**ADDRESS, "line_one": "5 Broadway", "city": "New York", "state": "NY"}
 OTHER_CA_ADDRESS = {**ADDRESS, "line_one": "2 Mission St", "postal_code": "94103"}
 
