@@ -61,6 +61,19 @@ def post_headers(key: str | None = None) -> dict[str, str]:
     return {"Idempotency-Key": key or f"idem_{uuid.uuid4().hex}"}
 
 
+def loopback_env(port: int, internal_port: int, extra: dict[str, str]) -> dict[str, str]:
+    """The environment of one instance on loopback: its public and internal ports,
+    its INSTANCE_URL, and `extra` on top."""
+    return {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "INSTANCE_URL": f"http://127.0.0.1:{internal_port}",
+        "INTERNAL_PORT": str(internal_port),
+        **extra,
+    }
+
+
 @dataclass
 class Instance:
     name: str
@@ -79,14 +92,7 @@ class Instance:
         return f"http://127.0.0.1:{self.internal_port}"
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "INSTANCE_URL": self.internal_url,
-            "INTERNAL_PORT": str(self.internal_port),
-            **self.env,
-        }
+        env = loopback_env(self.port, self.internal_port, self.env)
         handle, name = tempfile.mkstemp(prefix=f"acs-{self.name}-", suffix=".log")
         self.log_path = Path(name)
         with os.fdopen(handle, "wb") as log:

@@ -27,6 +27,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.cluster.cluster import loopback_env
 from tests.e2e.server import free_port, wait_healthy
 from tests.fakes.asgi import Receive, Scope, Send, serving
 from tests.fakes.webhook_receiver import FakeReceiver
@@ -168,14 +169,7 @@ class SoakInstance:
 
     def start(self) -> None:
         """A new process on the same ports (the same INSTANCE_URL)."""
-        env = {
-            **os.environ,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "INSTANCE_URL": self.internal_url,
-            "INTERNAL_PORT": str(self.internal_port),
-            **self.env,
-        }
+        env = loopback_env(self.port, self.internal_port, self.env)
         if self.server_src:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (self.server_src, env.get("PYTHONPATH", "")) if p
