@@ -29,7 +29,7 @@ import structlog
 import trio
 
 from agentic_commerce.actors.registry import ActorRegistry
-from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.errors import RequestRejected, unavailable
 from agentic_commerce.store.base import Member, Store, StoreError, StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.ownership")
@@ -57,13 +57,8 @@ def refusal(me: Member, other: str) -> str:
 
 
 def fenced() -> RequestRejected:
-    return RequestRejected(
-        "instance_fenced",
-        "This instance lost its registration on the store; retry shortly.",
-        None,
-        status=503,
-        type="service_unavailable",
-        retry_after=1,
+    return unavailable(
+        "instance_fenced", "This instance lost its registration on the store; retry shortly."
     )
 
 

@@ -41,7 +41,7 @@ from agentic_commerce.domain.commands import (
     CreateSession,
     UpdateSession,
 )
-from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.errors import RequestRejected, unavailable
 from agentic_commerce.domain.model import (
     Message,
     MessageType,
@@ -184,14 +184,7 @@ def not_found() -> RequestRejected:
 
 def store_unavailable() -> RequestRejected:
     """The store did not answer in time: retry shortly (a replay shows what was done)."""
-    return RequestRejected(
-        "unavailable",
-        "The service is temporarily unavailable; retry shortly.",
-        None,
-        status=503,
-        type="service_unavailable",
-        retry_after=1,
-    )
+    return unavailable("unavailable", "The service is temporarily unavailable; retry shortly.")
 
 
 class Interrupted(RequestRejected):

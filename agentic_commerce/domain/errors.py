@@ -28,3 +28,11 @@ class RequestRejected(Exception):
         self.status = status
         self.type = type
         self.retry_after = retry_after  # seconds, for retryable refusals
+
+
+def unavailable(code: str, message: str) -> RequestRejected:
+    """A retryable refusal: 503 `service_unavailable` with a one-second `Retry-After`
+    (the request changed nothing; its retry may)."""
+    return RequestRejected(
+        code, message, None, status=503, type="service_unavailable", retry_after=1
+    )

@@ -5,12 +5,10 @@ from __future__ import annotations
 from quart import Response
 
 from agentic_commerce.actors.runtime import ActorCrashed, ActorError, AskTimeout, MailboxFull
-from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.errors import RequestRejected, unavailable
 from agentic_commerce.http.responses import json_response
 from agentic_commerce.protocol.base import Codec
 from agentic_commerce.protocol.versions import VersionRejected, Versions
-
-RETRY_AFTER_SECONDS = 1
 
 
 def from_actor_error(error: ActorError) -> RequestRejected:
@@ -21,14 +19,7 @@ def from_actor_error(error: ActorError) -> RequestRejected:
     code = {MailboxFull: "overloaded", AskTimeout: "timeout", ActorCrashed: "interrupted"}.get(
         type(error), "unavailable"
     )
-    return RequestRejected(
-        code,
-        "The service is busy; retry shortly.",
-        None,
-        status=503,
-        type="service_unavailable",
-        retry_after=RETRY_AFTER_SECONDS,
-    )
+    return unavailable(code, "The service is busy; retry shortly.")
 
 
 def error_response(error: RequestRejected, codec: Codec, versions: Versions) -> Response:

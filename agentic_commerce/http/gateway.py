@@ -33,7 +33,7 @@ from agentic_commerce.actors.session import (
     Update,
 )
 from agentic_commerce.actors.system import ActorSystem
-from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.domain.errors import RequestRejected, unavailable
 from agentic_commerce.domain.model import Shipment
 from agentic_commerce.domain.view import SessionView
 from agentic_commerce.http.errors import from_actor_error
@@ -173,27 +173,15 @@ class SessionGateway:
                         return replayed
                     continue
                 if outcome is TakeOver.TIMED_OUT:
-                    raise RequestRejected(
-                        "owner_unavailable",
-                        "The session is busy elsewhere; retry shortly.",
-                        None,
-                        status=503,
-                        type="service_unavailable",
-                        retry_after=1,
+                    raise unavailable(
+                        "owner_unavailable", "The session is busy elsewhere; retry shortly."
                     ) from None
                 replayed = await self._recorded(answer)
                 if replayed is not None:
                     return replayed
                 return await self.ask_local(session_id, build_message(call, codec, answer))
             return body
-        raise RequestRejected(
-            "owner_moving",
-            "The session is moving between instances; retry shortly.",
-            None,
-            status=503,
-            type="service_unavailable",
-            retry_after=1,
-        )
+        raise unavailable("owner_moving", "The session is moving between instances; retry shortly.")
 
     async def _recorded(self, answer: Answer | None) -> bytes | None:
         """The answer the silent owner may have committed before it went quiet."""
