@@ -10,6 +10,7 @@ once with `MailboxFull`; nothing ever queues without bound.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -148,6 +149,11 @@ class Actor:
     async def receive(self, message: Any) -> Any:
         raise NotImplementedError
 
+    def order_key(self, message: Any) -> Hashable | None:
+        """Of a concurrent actor: messages with the same key are handled one after
+        another, in mailbox order (None: no order is kept)."""
+        return None
+
     def deadline(self) -> float:
         """trio time at which `on_deadline` runs if no message arrives first."""
         return math.inf
@@ -201,23 +207,47 @@ async def _handle(actor: Actor, envelope: Envelope) -> None:
 
 async def _run_concurrent(actor: Actor, mailbox: Mailbox) -> None:
     slots = trio.Semaphore(actor.concurrency)
+    # Per order key, the end of the last message taken: the next one waits for it
+    # (trio starts new tasks in no particular order, so this is what keeps the order).
+    tails: dict[Hashable, trio.Event] = {}
 
-    async def handle(envelope: Envelope) -> None:
+    async def handle(envelope: Envelope, key: Hashable, turn: tuple[trio.Event, ...]) -> None:
         try:
+            if len(turn) == 2:
+                await turn[1].wait()  # the previous message with this key
             await _handle(actor, envelope)
         finally:
             slots.release()
+            if turn:
+                turn[0].set()
+                if tails.get(key) is turn[0]:
+                    del tails[key]
 
     async with trio.open_nursery() as nursery:
         while True:
             # A slot first: a message taken from the mailbox is always handled, so a
             # crash or kill never strands one unanswered (the rest wait in the mailbox).
-            await slots.acquire()
+            # What is at hand is taken without yielding: a queue drains in one pass.
             try:
-                envelope = await mailbox.receive.receive()
+                slots.acquire_nowait()
+            except trio.WouldBlock:
+                await slots.acquire()
+            try:
+                envelope = mailbox.receive.receive_nowait()
+            except trio.WouldBlock:
+                try:
+                    envelope = await mailbox.receive.receive()
+                except trio.EndOfChannel:
+                    return
             except trio.EndOfChannel:
                 return
-            nursery.start_soon(handle, envelope)
+            key = actor.order_key(envelope.message)
+            turn: tuple[trio.Event, ...] = ()
+            if key is not None:
+                mine = trio.Event()
+                turn = (mine, tails[key]) if key in tails else (mine,)
+                tails[key] = mine
+            nursery.start_soon(handle, envelope, key, turn)
 
 
 async def _run_serial(actor: Actor, mailbox: Mailbox) -> None:

@@ -18,6 +18,7 @@ complete starts a new charge. Any other change keeps it waiting.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -475,7 +476,11 @@ class SessionActor(Actor):
         return reply
 
     async def _hold_stock(self, session: Session) -> Session:
-        short = await self._inventory(Hold(session.id, checkout.wanted_stock(session)))
+        """Hold what `session` wants, naming the committed lines' products too (with
+        0 units when no longer wanted), so one store round trip releases them."""
+        before = () if self.state is None else self.state.lines
+        wants = {line.product_id: 0 for line in before} | checkout.wanted_stock(session)
+        short = await self._inventory(Hold(session.id, wants))
         return replace(session, short_products=short)
 
     def _settle(self, session: Session, *, void: bool = False) -> Session:
@@ -560,10 +565,15 @@ class SessionActor(Actor):
             now=self.deps.clock.now(),
             ttl=self.deps.ttl,
         )
-        session = self._settle(await self._hold_stock(session))
         try:
-            return await self._commit(session)
-        except BaseException:
+            return await self._commit(self._settle(await self._hold_stock(session)))
+        except Exception:
+            # Awaited, so a retry's hold cannot overtake it (the inventory actor runs
+            # several messages at once); left undone, the orphan sweep releases it.
+            with contextlib.suppress(StoreUnavailable, Interrupted):
+                await self._inventory(Release(self.session_id))
+            raise
+        except BaseException:  # killed or cancelled: nothing can be awaited any more
             self.deps.inventory.tell(Release(self.session_id))
             raise
 
@@ -750,10 +760,11 @@ class SessionActor(Actor):
         )
         event = order_event("order_create", paying, order, now)
         view = await self._commit(completed, (event,))
+        # Sold after the answer: the order stands, and until then its units stay held,
+        # so none is resold (if this is lost, the sweeper sells them once the hold is old).
         try:
-            await self._inventory(Consume(self.session_id))
-        except (StoreUnavailable, Interrupted):  # the order stands; its units stay held,
-            # so none is resold (the sweeper sells them once the hold is old enough)
+            self.deps.inventory.tell(Consume(self.session_id))
+        except ActorError:
             log.warning("consume_deferred", session_id=paying.id, order_id=order_id)
         log.info("order_created", session_id=paying.id, order_id=order_id)
         return view

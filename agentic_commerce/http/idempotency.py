@@ -131,6 +131,7 @@ class Idempotency:
             metrics.IDEMPOTENCY.labels("in_flight").inc()
             raise InFlight(version)
         self.claims.held(scope, holder)
+        recorded = False  # recording the answer ends the claim; else it is released
         try:
             answer = Answer(scope, digest, status, time.time() + self.ttl_seconds, version)
             try:
@@ -147,16 +148,19 @@ class Idempotency:
                             answer.expires_at,
                         )
                     )
+                    recorded = True
                 raise
+            recorded = True  # `call` recorded its answer (see `Answer`)
             sent = render(result)  # a view's body comes from its cache: the bytes recorded
             metrics.IDEMPOTENCY.labels("stored").inc()
             return Outcome(status, sent)
         finally:
             self.claims.done(scope)
-            # Unreleased (store down), the claim lapses within its TTL: not worth
-            # turning an answered request into a 503.
-            with contextlib.suppress(StoreError):
-                await self.store.release_idempotency(scope, holder)
+            if not recorded:
+                # Unreleased (store down), the claim lapses within its TTL: not worth
+                # turning an answered request into a 503.
+                with contextlib.suppress(StoreError):
+                    await self.store.release_idempotency(scope, holder)
 
     @staticmethod
     def _replay(stored: IdempotencyRecord, digest: str, version: str) -> Outcome:

@@ -52,7 +52,8 @@ class Answer:
     """How to record the answer to an idempotent request: its key, and the API
     version its body is rendered in. The writer renders the body once and stores
     it in the same atomic write as the change it answers (or on its own when
-    nothing changed); the front end sends those same bytes."""
+    nothing changed); the front end sends those same bytes. A call given an Answer
+    returns only once its answer is recorded (that ends the key's claim)."""
 
     scope: str
     fingerprint: str
@@ -154,7 +155,9 @@ class Store(abc.ABC):
         """Start answering a key, in one step: its stored answer when there is one;
         else True once the key is claimed by `holder`, False when another request
         holds it. The claim lapses after `ttl_seconds` unless its holder renews it,
-        so a process that dies blocks a key for one TTL at most."""
+        so a process that dies blocks a key for one TTL at most. Recording the key's
+        answer (`commit`, `put_idempotency`, `put_vault_token`) ends the claim in the
+        same write: only a request that recorded nothing releases it."""
 
     @abc.abstractmethod
     async def renew_idempotency(
@@ -176,7 +179,8 @@ class Store(abc.ABC):
         """Make `holder`'s reservation exactly `wants`, per product, as far as stock allows.
 
         A product that cannot be held in full is not held at all and is returned
-        as short; products the holder no longer wants are released.
+        as short; products the holder no longer wants are released. Naming those
+        with 0 units releases them with the rest (on Redis in the same round trip).
         """
 
     @abc.abstractmethod

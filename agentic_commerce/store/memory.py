@@ -84,8 +84,10 @@ class MemoryStore(Store):
         self._remember(record)
 
     def _remember(self, record: IdempotencyRecord) -> None:
-        """Keep a record; every so often drop expired ones so memory stays bounded."""
+        """Keep a record (it ends the scope's claim); every so often drop expired ones
+        so memory stays bounded."""
         self._idempotency[record.scope] = record
+        self._claims.pop(record.scope, None)
         self._writes += 1
         if self._writes % PURGE_EVERY == 0:
             now = time.time()

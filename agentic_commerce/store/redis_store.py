@@ -4,8 +4,10 @@ All Redis access of the server lives in this module. redis.asyncio does not run
 under trio, so the synchronous client runs in worker threads
 (`trio.to_thread.run_sync`) behind a `CapacityLimiter` as large as the
 `BlockingConnectionPool`: a call never waits for a connection the limiter let it
-start without. One store call is one worker-thread job, usually of one to three
-round trips (pipelines and Lua scripts).
+start without. One store call is one worker-thread job, and a request's store calls
+are one round trip each where nothing in them waits on an answer: what does not
+depend on another reply goes in one pipeline (a commit with its index intents, a
+hold of every product with its intents, a token with its answer).
 
 Atomic units, each one Lua script on one slot: a session's commit (version check,
 state, idempotency record, outbox events), a claim or save of its outbox events,
@@ -31,8 +33,9 @@ Redis Cluster slot, so its commit is one script:
     acs:{<sid>}:ev                list  the session's event ids, oldest first
     acs:{<sid>}:ev:doc / :ev:meta hash  id -> event JSON / "state ready_µs lease_µs"
     acs:{<sid>}:held              set   products the holder (a session) may hold
-    acs:{<partition>}:idem:<scope>   idempotency record (expires with it)
-    acs:{<partition>}:claim:<scope>  in-flight claim: its holder (SET NX PX, renewed)
+    acs:{<partition>}:idem:<scope>   idempotency: `claim:<holder>` while its request runs
+                                     (PX, renewed), then the record (expires with it):
+                                     writing the answer ends the claim in the same write
     acs:{stock:<product>}         hash  on_hand, reserved, h:<holder> -> units
     acs:{<token id>}:token        hash  doc (JSON), by (the consuming session)
     acs:expiry                    zset  open session ids by expires_at (µs)
@@ -50,8 +53,8 @@ Redis Cluster slot, so its commit is one script:
 Cross-slot indexes: intents first, truth second, readers verify. The expiry
 index, the order pointers, the outbox index and a holder's product set cannot
 share a slot with what they index, so they are written *before* the write they
-describe (a separate round trip, so a Cluster could not reorder them) and only
-ever hold a superset of the truth: a process that dies between the two steps
+describe (ahead of it in the same pipeline, which one Redis runs in order) and
+only ever hold a superset of the truth: a process that dies between the two steps
 leaves an index entry pointing at nothing, never a committed session, order,
 event or hold that no index finds. So an acknowledged order always has its
 webhook event in the outbox and the outbox index, with no repair job needed.
@@ -103,6 +106,7 @@ T = TypeVar("T")
 # per-command union types cannot express.
 Client = Any
 PARTITION_SEPARATOR = "\x1f"  # an idempotency scope starts with its partition and this
+CLAIM_PREFIX = b"claim:"  # an idempotency key's value while its request runs (records are JSON)
 INTENT_GRACE_SECONDS = 60.0
 PAGE = 200
 FINISHED = ("delivered", "dead")
@@ -157,8 +161,13 @@ def _partition(scope: str) -> str:
     return scope.split(PARTITION_SEPARATOR, 1)[0]
 
 
-def _idempotency_key(scope: str, kind: str = "idem") -> str:
-    return f"acs:{{{_partition(scope)}}}:{kind}:{scope}"
+def _idempotency_key(scope: str) -> str:
+    """One key per scope: its in-flight claim, then its answer (which replaces the claim)."""
+    return f"acs:{{{_partition(scope)}}}:idem:{scope}"
+
+
+def _claim_value(holder: str) -> bytes:
+    return CLAIM_PREFIX + holder.encode()
 
 
 def _held_key(holder: str) -> str:
@@ -357,12 +366,16 @@ return ''
 """)
 
 IDEMPOTENCY_BEGIN = Script("""
--- KEYS: record, claim (one slot). ARGV: holder, claim ttl ms.
+-- KEYS: the scope's key, which holds its answer (a record) or its in-flight claim
+-- ('claim:' .. holder). ARGV: claim value, claim ttl ms.
 -- Returns the stored record, else 1 once claimed, else 0 (another request holds it).
-local record = redis.call('GET', KEYS[1])
-if record then return record end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
+local value = redis.call('GET', KEYS[1])
+if not value then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if string.sub(value, 1, 6) == 'claim:' then return 0 end
+return value
 """)
 INSTANCE_JOIN = Script("""
 -- KEYS: members (a sorted set: member name -> lapse time, ms of Redis' clock).
@@ -475,17 +488,18 @@ class RedisStore(Store):
         return stored
 
     def _commit(self, r: Client, *, commit: Commit, stored: Session) -> None:
+        """One round trip: the cross-slot intents, the commit script, then the due mark
+        of its events, in one pipeline that a single Redis runs in order."""
         sid = stored.id
         is_open = stored.status not in TERMINAL
-        intents = r.pipeline(transaction=False)
+        pipe = r.pipeline(transaction=False)
         if is_open:
-            intents.zadd(EXPIRY, {sid: _us(stored.expires_at)}, lt=True)
+            pipe.zadd(EXPIRY, {sid: _us(stored.expires_at)}, lt=True)
         if stored.order is not None:
-            intents.set(_order_key(stored.order.id), sid)
+            pipe.set(_order_key(stored.order.id), sid)
         if commit.events:
-            _index_events(intents, sid, "pending", [e.id for e in commit.events])
-        intents.execute()
-
+            _index_events(pipe, sid, "pending", [e.id for e in commit.events])
+        at = len(pipe)  # the commit script's reply
         keys = list(_session_keys(sid))
         record, apart = commit.idempotency, None
         if record is not None and _partition(record.scope) == sid:
@@ -503,18 +517,17 @@ class RedisStore(Store):
         ]
         for event in commit.events:
             args += [event.id, encode(event), _meta(event)]
-        if not COMMIT(r, keys, args):
-            raise VersionConflict(sid)
-        after = r.pipeline(transaction=False)
-        if apart is not None:
-            _put_record(after, apart)
+        COMMIT(pipe, keys, args)
         if commit.events:
             # Due now, with a score no claim has read: one that ran between the intent
             # and the commit found nothing yet, and its settle (a compare-and-set on
             # the score it read) would otherwise put the delivery off by the grace.
-            after.zadd(OUTBOX_DUE, {sid: _wall_us() - FRESH_COMMIT_BASE_US})
-        if len(after):
-            after.execute()
+            # (After a version conflict it only makes a claim look once in vain.)
+            pipe.zadd(OUTBOX_DUE, {sid: _wall_us() - FRESH_COMMIT_BASE_US})
+        if not pipe.execute()[at]:
+            raise VersionConflict(sid)
+        if apart is not None:
+            _put_record(r, apart)
 
     async def load_order(self, order_id: str) -> Order | None:
         def job(r: Client) -> Order | None:
@@ -528,8 +541,10 @@ class RedisStore(Store):
     # idempotency ---------------------------------------------------------------------
     async def load_idempotency(self, scope: str) -> IdempotencyRecord | None:
         raw = await self._call(lambda r: r.get(_idempotency_key(scope)))
-        record = None if raw is None else decode(IdempotencyRecord, raw)
-        return record if record is not None and record.expires_at > time.time() else None
+        if raw is None or raw.startswith(CLAIM_PREFIX):
+            return None
+        record = decode(IdempotencyRecord, raw)
+        return record if record.expires_at > time.time() else None
 
     async def put_idempotency(self, record: IdempotencyRecord) -> None:
         await self._call(partial(_put_record, record=record))
@@ -537,8 +552,8 @@ class RedisStore(Store):
     async def begin_idempotency(
         self, scope: str, holder: str, ttl_seconds: float
     ) -> IdempotencyRecord | bool:
-        keys = [_idempotency_key(scope), _idempotency_key(scope, "claim")]
-        args = [holder, _ms(ttl_seconds)]
+        keys = [_idempotency_key(scope)]
+        args = [_claim_value(holder), _ms(ttl_seconds)]
         answer = await self._call(lambda r: IDEMPOTENCY_BEGIN(r, keys, args))
         if isinstance(answer, bytes | str) and answer not in (b"", ""):
             record = decode(IdempotencyRecord, answer)
@@ -553,16 +568,16 @@ class RedisStore(Store):
         def job(r: Client) -> list[str]:
             pipe = r.pipeline(transaction=False)
             for scope, holder in claims:
-                key = _idempotency_key(scope, "claim")
-                LEASE_CAS(pipe, [key], [holder, holder, _ms(ttl_seconds)])
+                claim = _claim_value(holder)
+                LEASE_CAS(pipe, [_idempotency_key(scope)], [claim, claim, _ms(ttl_seconds)])
             kept = pipe.execute()
             return [scope for (scope, _), ok in zip(claims, kept, strict=True) if not ok]
 
         return await self._call(job) if claims else []
 
     async def release_idempotency(self, scope: str, holder: str) -> None:
-        key = _idempotency_key(scope, "claim")
-        await self._call(lambda r: LEASE_CAS(r, [key], [holder, "", "0"]))
+        key = _idempotency_key(scope)
+        await self._call(lambda r: LEASE_CAS(r, [key], [_claim_value(holder), "", "0"]))
 
     # inventory -----------------------------------------------------------------------
     async def seed_stock(self, levels: Mapping[str, int]) -> None:
@@ -578,25 +593,34 @@ class RedisStore(Store):
         return await self._call(partial(self._hold, holder=holder, wants=dict(wants)))
 
     def _hold(self, r: Client, *, holder: str, wants: dict[str, int]) -> tuple[str, ...]:
+        """One round trip: the holder's product set (the intent, ahead of the holds), a
+        hold of every product named (0 releases it) and the set as it then is. A
+        product in the set that `wants` does not name (left by a hold whose commit
+        never happened) is released in a second round trip."""
         held = _held_key(holder)
         wanted = [p for p, units in wants.items() if units > 0]
-        intents = r.pipeline(transaction=False)
-        intents.smembers(held)
-        if wanted:  # before the holds: release and the orphan sweep must find them
-            intents.sadd(held, *wanted)
-            intents.zadd(HOLDS, {holder: time.time()})
-        products = sorted({_text(p) for p in intents.execute()[0]} | set(wants))
         field = f"h:{holder}"
-        holds = r.pipeline(transaction=False)
+        pipe = r.pipeline(transaction=False)
+        if wanted:  # before the holds: release and the orphan sweep must find them
+            pipe.sadd(held, *wanted)
+            pipe.zadd(HOLDS, {holder: time.time()})
+        at = len(pipe)
+        products = sorted(wants)
         for product_id in products:
-            HOLD(holds, [_stock_key(product_id)], [field, wants.get(product_id, 0)])
-        short = {p for p, s in zip(products, holds.execute(), strict=True) if s}
-        granted = [p for p in wanted if p not in short]
-        if not granted:
-            r.pipeline(transaction=False).delete(held).zrem(HOLDS, holder).execute()
-        elif len(granted) < len(products):
-            r.srem(held, *(p for p in products if p not in granted))
-        return tuple(sorted(short))
+            HOLD(pipe, [_stock_key(product_id)], [field, wants[product_id]])
+        if released := [p for p in products if wants[p] <= 0]:
+            pipe.srem(held, *released)  # after their holds: the set stays a superset
+        pipe.smembers(held)
+        replies = pipe.execute()
+        short = [p for p, s in zip(products, replies[at : at + len(products)], strict=True) if s]
+        stray = sorted({_text(p) for p in replies[-1]} - set(wants))
+        if stray:
+            fix = r.pipeline(transaction=False)
+            for product_id in stray:
+                HOLD(fix, [_stock_key(product_id)], [field, 0])
+            fix.srem(held, *stray)
+            fix.execute()
+        return tuple(short)
 
     async def release(self, holder: str) -> None:
         await self._call(partial(_unhold, holder=holder, sell=False))
@@ -643,11 +667,13 @@ class RedisStore(Store):
         self, token: VaultToken, idempotency: IdempotencyRecord | None
     ) -> None:
         def job(r: Client) -> None:
-            r.hset(
+            pipe = r.pipeline(transaction=False)
+            pipe.hset(
                 _token_key(token.id), mapping={"doc": encode(token), "by": token.consumed_by or ""}
             )
             if idempotency is not None:  # after the token: a replay never names a missing one
-                _put_record(r, idempotency)
+                _put_record(pipe, idempotency)
+            pipe.execute()
 
         await self._call(job)
 

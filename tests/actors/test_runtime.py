@@ -23,6 +23,7 @@ from agentic_commerce.actors.runtime import (
     Reply,
     run_actor,
 )
+from tests.waiting import eventually
 
 
 class Probe(Actor):
@@ -400,4 +401,47 @@ async def test_killed_concurrent_actor_fails_its_asks_and_keeps_the_rest(
             nursery.start_soon(run_actor, replacement, mailbox)
         assert outcomes == [ActorCrashed, ActorCrashed, "later"]
         assert replacement.seen == [("echo", "later")]
+        nursery.cancel_scope.cancel()
+
+
+class KeyedRouter(Actor):
+    """Handles many messages at once; those of one key in mailbox order."""
+
+    concurrency = 16
+
+    def __init__(self) -> None:
+        super().__init__("keyed")
+        self.done: list[tuple[str, int]] = []
+        self.inside = 0
+        self.most_inside = 0
+
+    def order_key(self, message: tuple[str, int, int]) -> str:
+        return message[0]
+
+    async def receive(self, message: tuple[str, int, int]) -> None:
+        key, n, pause = message
+        self.inside += 1
+        self.most_inside = max(self.most_inside, self.inside)
+        await trio.sleep(pause)  # a later message of the key would finish first
+        self.inside -= 1
+        self.done.append((key, n))
+
+
+async def test_a_concurrent_actor_keeps_the_order_of_each_key(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox(64)
+    ref = ActorRef("keyed", mailbox)
+    actor = KeyedRouter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_actor, actor, mailbox)
+        for n in range(5):  # a waiting message holds a slot: 15 of 16
+            for key in ("a", "b", "c"):
+                ref.tell((key, n, 5 - n))  # each one quicker than the one before
+        await ref.ask(("d", 0, 4), timeout=60)  # a key of its own runs beside them
+        await eventually(lambda: len(actor.done) == 16)
+        for key in ("a", "b", "c"):
+            assert [n for k, n in actor.done if k == key] == list(range(5))
+        assert actor.done.index(("d", 0)) < actor.done.index(("a", 4))  # not queued behind
+        assert actor.most_inside == 4  # one per key at a time, all keys at once
         nursery.cancel_scope.cancel()

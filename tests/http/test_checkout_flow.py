@@ -16,6 +16,7 @@ from tests.http.conftest import (
     payment,
     shipping_choice,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.parametrize("version", VERSIONS)
 
@@ -66,8 +67,12 @@ async def test_full_flow_creates_one_order(
     order = done.body["order"]
     assert order["checkout_session_id"] == session_id
     assert order["permalink_url"] == f"https://shop.example.com/orders/{order['id']}"
-    level = await system.store.stock("item_123")
-    assert (level.on_hand, level.reserved) == (248, 0)
+
+    async def sold() -> bool:  # the units are sold just after the answer
+        level = await system.store.stock("item_123")
+        return (level.on_hand, level.reserved) == (248, 0)
+
+    await eventually(sold)
 
     again = await client.get(session_id)
     assert again.body["status"] == "completed"

@@ -203,6 +203,35 @@ def test_idempotency_claims(store: Store) -> None:
     run(store.release_idempotency("never-claimed", "a"))
 
 
+@pytest.mark.parametrize("write", ["commit", "put_idempotency", "put_vault_token"])
+def test_recording_the_answer_ends_the_claim(store: Store, write: str) -> None:
+    scope = "cs_1\x1fk"
+    assert run(store.begin_idempotency(scope, "a", 30)) is True
+    answer = record(scope)
+    if write == "commit":
+        run(store.commit(Commit(session(), None, answer)))
+    elif write == "put_idempotency":
+        run(store.put_idempotency(answer))
+    else:
+        run(store.put_vault_token(token(), answer))
+    assert run(store.begin_idempotency(scope, "b", 30)) == answer  # no claim left: replay
+    run(store.release_idempotency(scope, "a"))  # a late release leaves the answer
+    assert run(store.load_idempotency(scope)) == answer
+    assert run(store.renew_idempotency([(scope, "a")], 30)) == [scope]
+
+
+def test_a_hold_of_zero_units_releases_the_product(store: Store) -> None:
+    run(store.seed_stock({"a": 3, "b": 5}))
+    assert run(store.hold("h", {"a": 2, "b": 1})) == ()
+    assert run(store.hold("h", {"a": 0, "b": 2})) == ()
+    assert stock(store, "a") == (3, 0)
+    assert stock(store, "b") == (5, 2)
+    assert run(store.hold("h", {"b": 2})) == ()  # a named no more: nothing changes
+    run(store.consume("h"))
+    assert stock(store, "a") == (3, 0)
+    assert stock(store, "b") == (3, 0)
+
+
 def test_idempotency_claims_are_renewed_by_their_holder_only(store: Store) -> None:
     assert run(store.begin_idempotency("cs_1\x1fk", "a", 30)) is True
     assert run(store.begin_idempotency("cs_1\x1fj", "a", 30)) is True

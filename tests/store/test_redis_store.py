@@ -190,7 +190,7 @@ async def test_expiries_are_kept_by_redis(own_redis: RedisServer) -> None:
             await store.rate_limit("merchant:m", LIMIT, time.time())
             record_ttl = client.pttl(redis_store._idempotency_key("cs_1\x1fk"))
             assert 3_000_000 < record_ttl <= 3_601_000
-            claim = redis_store._idempotency_key("cs_1\x1fk2", "claim")
+            claim = redis_store._idempotency_key("cs_1\x1fk2")  # the claim, until answered
             assert 6_000 < client.pttl(claim) <= 7_000
             assert 4_000 < client.pttl("acs:sig:sig") <= 5_000
             assert 0 < client.pttl("acs:rl:merchant:m") <= 1_002  # one interval ahead
