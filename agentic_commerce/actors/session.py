@@ -1,6 +1,7 @@
 """The session actor: the single writer of one checkout session.
 
-It loads the session at (re)activation, applies each command through the pure
+It loads the session with the first message after (re)activation (a create whose
+key found no session in the store needs no load), applies each command through the pure
 checkout functions, takes stock holds and payments through their actors, and
 commits every change through the store before it answers. Its snapshot (the
 last committed state with its quote) serves reads without a mailbox round trip.
@@ -295,16 +296,13 @@ class SessionActor(Actor):
         self._completing = False  # that message is a Complete (answered with the order)
         self._recorded = False  # its record went into a commit
         self._quoted: tuple[Session, pricing.Quote] | None = None  # the last settled session
-        self._loaded = False  # False after a store failure: a timed-out commit may have landed
+        self._loaded = False  # until the first message; again after a store failure
         self._refusing = False  # a load failed: answer what is queued with 503, then passivate
 
     # lifecycle ------------------------------------------------------------
     async def started(self) -> None:
+        """The state is loaded with the first message (see `receive`)."""
         self._touch()
-        try:
-            await self._load()
-        except StoreUnavailable:
-            self._refusing = True  # not a crash: no restart loop while the store is down
         log.debug("actor_activated", kind=self.kind, session_id=self.session_id)
 
     async def _load(self) -> None:
@@ -355,11 +353,14 @@ class SessionActor(Actor):
             if self._refusing:
                 raise StoreUnavailable("session state not loaded")
             if not self._loaded:
-                try:
-                    await self._load()
-                except StoreUnavailable:
-                    self._refusing = True  # still down: refuse the rest of the queue quickly
-                    raise
+                if isinstance(message, Create) and message.answer and message.answer.fresh:
+                    self._loaded = True  # the store had none when its key was claimed
+                else:
+                    try:
+                        await self._load()
+                    except StoreUnavailable:
+                        self._refusing = True  # down: refuse the rest of the queue quickly
+                        raise
             elif self.state is None and not isinstance(message, Create):
                 # Before a 404: a commit that a killed incarnation left running in the
                 # store's worker thread may have landed after this one loaded.

@@ -204,6 +204,7 @@ class SessionGateway:
                 "fingerprint": answer.fingerprint,
                 "status": answer.status,
                 "expires_at": answer.expires_at,
+                "fresh": answer.fresh,
             }
         payload = orjson.dumps(
             {
@@ -303,7 +304,12 @@ def register_internal(app: Quart, gateway: SessionGateway) -> None:
         if data.get("answer"):
             spec = data["answer"]
             answer = Answer(
-                spec["scope"], spec["fingerprint"], spec["status"], spec["expires_at"], call.version
+                spec["scope"],
+                spec["fingerprint"],
+                spec["status"],
+                spec["expires_at"],
+                call.version,
+                spec["fresh"],
             )
         handled = {"X-ACS-Handled": "1"}
         try:

@@ -32,11 +32,17 @@ from agentic_commerce.actors.claims import Claims
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.protocol.base import Body
 from agentic_commerce.protocol.traits import BY_VERSION
-from agentic_commerce.store.base import Answer, IdempotencyRecord, Store, StoreError
+from agentic_commerce.store.base import (
+    PARTITION_SEPARATOR,
+    Answer,
+    Claim,
+    IdempotencyRecord,
+    Store,
+    StoreError,
+)
 
 MAX_KEY_LENGTH = 255
 RETRY_AFTER_SECONDS = 1
-SEPARATOR = "\x1f"
 T = TypeVar("T")
 
 
@@ -120,20 +126,21 @@ class Idempotency:
         `call` writes the answer's record with the change it makes (see
         `Answer`); a refusal (4xx) is recorded here, a 5xx never.
         """
-        scope = f"{partition}{SEPARATOR}{merchant_id}{SEPARATOR}{method}{SEPARATOR}{path}"
-        scope += f"{SEPARATOR}{key}"
+        scope = PARTITION_SEPARATOR.join((partition, merchant_id, method, path, key))
         digest = fingerprint(body)
         holder = self.claims.new_holder()
         begun = await self.store.begin_idempotency(scope, holder, self.claims.ttl)
         if isinstance(begun, IdempotencyRecord):
             return self._replay(begun, digest, version)
-        if not begun:
+        if begun is Claim.BUSY:
             metrics.IDEMPOTENCY.labels("in_flight").inc()
             raise InFlight(version)
         self.claims.held(scope, holder)
         recorded = False  # recording the answer ends the claim; else it is released
         try:
-            answer = Answer(scope, digest, status, time.time() + self.ttl_seconds, version)
+            expires_at = time.time() + self.ttl_seconds
+            fresh = begun is Claim.CLAIMED_FRESH
+            answer = Answer(scope, digest, status, expires_at, version, fresh)
             try:
                 result = await call(answer)
             except RequestRejected as refused:

@@ -10,6 +10,7 @@ released when the commit does not happen.
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,13 @@ from datetime import datetime
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.rate_limit import Decision, Limit
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken
+
+PARTITION_SEPARATOR = "\x1f"  # an idempotency scope starts with its partition and this
+
+
+def partition_of(scope: str) -> str:
+    """The partition an idempotency scope starts with: the session it belongs to."""
+    return scope.split(PARTITION_SEPARATOR, 1)[0]
 
 
 class StoreError(Exception):
@@ -47,19 +55,32 @@ class IdempotencyRecord:
     expires_at: float  # unix seconds
 
 
+class Claim(enum.Enum):
+    """A key with no answer yet, as `begin_idempotency` found it."""
+
+    BUSY = "busy"  # another request holds it
+    CLAIMED = "claimed"  # now held by the caller
+    CLAIMED_FRESH = "claimed_fresh"  # held by the caller; its partition has no session
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """How to record the answer to an idempotent request: its key, and the API
     version its body is rendered in. The writer renders the body once and stores
     it in the same atomic write as the change it answers (or on its own when
     nothing changed); the front end sends those same bytes. A call given an Answer
-    returns only once its answer is recorded (that ends the key's claim)."""
+    returns only once its answer is recorded (that ends the key's claim).
+
+    `fresh`: the store had no session in the key's partition when the key was
+    claimed, and the claim keeps any other writer of it out, so a create need not
+    look for one (it saves the load's round trip)."""
 
     scope: str
     fingerprint: str
     status: int
     expires_at: float
     version: str
+    fresh: bool = False
 
     def record(self, body: bytes) -> IdempotencyRecord:
         return IdempotencyRecord(
@@ -151,13 +172,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def begin_idempotency(
         self, scope: str, holder: str, ttl_seconds: float
-    ) -> IdempotencyRecord | bool:
+    ) -> IdempotencyRecord | Claim:
         """Start answering a key, in one step: its stored answer when there is one;
-        else True once the key is claimed by `holder`, False when another request
-        holds it. The claim lapses after `ttl_seconds` unless its holder renews it,
-        so a process that dies blocks a key for one TTL at most. Recording the key's
-        answer (`commit`, `put_idempotency`, `put_vault_token`) ends the claim in the
-        same write: only a request that recorded nothing releases it."""
+        else BUSY when another request holds it, else the key is now claimed by
+        `holder` (CLAIMED_FRESH when the scope's partition has no session). The
+        claim lapses after `ttl_seconds` unless its holder renews it, so a process
+        that dies blocks a key for one TTL at most. Recording the key's answer
+        (`commit`, `put_idempotency`, `put_vault_token`) ends the claim in the same
+        write: only a request that recorded nothing releases it."""
 
     @abc.abstractmethod
     async def renew_idempotency(

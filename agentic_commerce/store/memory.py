@@ -18,12 +18,14 @@ from agentic_commerce.domain.rate_limit import Decision, Limit, decide
 from agentic_commerce.domain.state_machine import TERMINAL
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
 from agentic_commerce.store.base import (
+    Claim,
     Commit,
     IdempotencyRecord,
     OutboxEvent,
     StockLevel,
     Store,
     VersionConflict,
+    partition_of,
 )
 
 PURGE_EVERY = 1024
@@ -96,16 +98,17 @@ class MemoryStore(Store):
 
     async def begin_idempotency(
         self, scope: str, holder: str, ttl_seconds: float
-    ) -> IdempotencyRecord | bool:
+    ) -> IdempotencyRecord | Claim:
         stored = await self.load_idempotency(scope)
         if stored is not None:
             return stored
         now = time.monotonic()
         held = self._claims.get(scope)
         if held is not None and held[1] > now:
-            return False
+            return Claim.BUSY
         self._claims[scope] = (holder, now + ttl_seconds)
-        return True
+        fresh = partition_of(scope) not in self._sessions
+        return Claim.CLAIMED_FRESH if fresh else Claim.CLAIMED
 
     async def renew_idempotency(
         self, claims: Sequence[tuple[str, str]], ttl_seconds: float

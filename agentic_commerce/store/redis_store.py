@@ -90,6 +90,7 @@ from agentic_commerce.domain.rate_limit import Decision, Limit, decide
 from agentic_commerce.domain.state_machine import TERMINAL
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
 from agentic_commerce.store.base import (
+    Claim,
     Commit,
     IdempotencyRecord,
     Member,
@@ -98,6 +99,7 @@ from agentic_commerce.store.base import (
     Store,
     StoreUnavailable,
     VersionConflict,
+    partition_of,
 )
 from agentic_commerce.store.serialization import decode, encode
 
@@ -105,7 +107,6 @@ T = TypeVar("T")
 # A `redis.Redis` or a pipeline: jobs read replies by position, which redis-py's
 # per-command union types cannot express.
 Client = Any
-PARTITION_SEPARATOR = "\x1f"  # an idempotency scope starts with its partition and this
 CLAIM_PREFIX = b"claim:"  # an idempotency key's value while its request runs (records are JSON)
 INTENT_GRACE_SECONDS = 60.0
 PAGE = 200
@@ -157,13 +158,9 @@ def _session_keys(sid: str) -> tuple[str, str, str, str]:
     return f"{tag}:session", f"{tag}:ev", f"{tag}:ev:doc", f"{tag}:ev:meta"
 
 
-def _partition(scope: str) -> str:
-    return scope.split(PARTITION_SEPARATOR, 1)[0]
-
-
 def _idempotency_key(scope: str) -> str:
     """One key per scope: its in-flight claim, then its answer (which replaces the claim)."""
-    return f"acs:{{{_partition(scope)}}}:idem:{scope}"
+    return f"acs:{{{partition_of(scope)}}}:idem:{scope}"
 
 
 def _claim_value(holder: str) -> bytes:
@@ -367,12 +364,14 @@ return ''
 
 IDEMPOTENCY_BEGIN = Script("""
 -- KEYS: the scope's key, which holds its answer (a record) or its in-flight claim
--- ('claim:' .. holder). ARGV: claim value, claim ttl ms.
--- Returns the stored record, else 1 once claimed, else 0 (another request holds it).
+-- ('claim:' .. holder); the session hash of its partition (same slot).
+-- ARGV: claim value, claim ttl ms.
+-- Returns the stored record, else 0 (another request holds it), else once claimed
+-- 1 (the partition has a session) or 2 (it has none).
 local value = redis.call('GET', KEYS[1])
 if not value then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+  return 2 - redis.call('EXISTS', KEYS[2])
 end
 if string.sub(value, 1, 6) == 'claim:' then return 0 end
 return value
@@ -502,7 +501,7 @@ class RedisStore(Store):
         at = len(pipe)  # the commit script's reply
         keys = list(_session_keys(sid))
         record, apart = commit.idempotency, None
-        if record is not None and _partition(record.scope) == sid:
+        if record is not None and partition_of(record.scope) == sid:
             keys.append(_idempotency_key(record.scope))
         else:
             record, apart = None, record  # another slot: written once the commit is in
@@ -551,16 +550,16 @@ class RedisStore(Store):
 
     async def begin_idempotency(
         self, scope: str, holder: str, ttl_seconds: float
-    ) -> IdempotencyRecord | bool:
-        keys = [_idempotency_key(scope)]
+    ) -> IdempotencyRecord | Claim:
+        keys = [_idempotency_key(scope), _session_keys(partition_of(scope))[0]]
         args = [_claim_value(holder), _ms(ttl_seconds)]
         answer = await self._call(lambda r: IDEMPOTENCY_BEGIN(r, keys, args))
-        if isinstance(answer, bytes | str) and answer not in (b"", ""):
+        if isinstance(answer, bytes | str):
             record = decode(IdempotencyRecord, answer)
             if record.expires_at > time.time():
                 return record
-            return False  # expiring this very moment: let the caller retry
-        return bool(answer)
+            return Claim.BUSY  # expiring this very moment: let the caller retry
+        return (Claim.BUSY, Claim.CLAIMED, Claim.CLAIMED_FRESH)[int(answer)]
 
     async def renew_idempotency(
         self, claims: Sequence[tuple[str, str]], ttl_seconds: float

@@ -18,9 +18,9 @@ from agentic_commerce.domain.commands import PaymentCredential
 from agentic_commerce.domain.model import Payment
 from agentic_commerce.http.app import create_app
 from agentic_commerce.http.checkout import new_session_id
-from agentic_commerce.http.idempotency import SEPARATOR
 from agentic_commerce.payments.base import Charged, ChargeRequest, PaymentOutcome, Processor
 from agentic_commerce.protocol.traits import BY_VERSION
+from agentic_commerce.store.base import PARTITION_SEPARATOR as SEPARATOR
 from agentic_commerce.store.base import Store
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import (

@@ -30,6 +30,7 @@ from agentic_commerce.domain.rate_limit import Limit, decide
 from agentic_commerce.domain.vault import TokenUse, VaultToken
 from agentic_commerce.store import memory
 from agentic_commerce.store.base import (
+    Claim,
     Commit,
     IdempotencyRecord,
     Member,
@@ -193,20 +194,27 @@ def test_idempotency_claims(store: Store) -> None:
     stored = record("cs_1\x1fdone", time.time() + 60)
     run(store.put_idempotency(stored))
     assert run(store.begin_idempotency("cs_1\x1fdone", "a", 30)) == stored  # answered: replay
-    assert run(store.begin_idempotency("cs_1\x1fk", "a", 30)) is True
-    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is False  # in flight elsewhere
-    assert run(store.begin_idempotency("cs_1\x1fother", "a", 30)) is True
+    assert run(store.begin_idempotency("cs_1\x1fk", "a", 30)) is Claim.CLAIMED_FRESH
+    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is Claim.BUSY  # in flight elsewhere
+    assert run(store.begin_idempotency("cs_1\x1fother", "a", 30)) is Claim.CLAIMED_FRESH
     run(store.release_idempotency("cs_1\x1fk", "b"))  # not b's: kept
-    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is False
+    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is Claim.BUSY
     run(store.release_idempotency("cs_1\x1fk", "a"))
-    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is True
+    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is Claim.CLAIMED_FRESH
     run(store.release_idempotency("never-claimed", "a"))
+
+
+def test_a_claim_says_whether_its_partition_has_a_session(store: Store) -> None:
+    assert run(store.begin_idempotency("cs_1\x1fcreate", "a", 30)) is Claim.CLAIMED_FRESH
+    run(store.commit(Commit(session("cs_1"), None)))
+    assert run(store.begin_idempotency("cs_1\x1fupdate", "a", 30)) is Claim.CLAIMED
+    assert run(store.begin_idempotency("cs_2\x1fcreate", "a", 30)) is Claim.CLAIMED_FRESH
 
 
 @pytest.mark.parametrize("write", ["commit", "put_idempotency", "put_vault_token"])
 def test_recording_the_answer_ends_the_claim(store: Store, write: str) -> None:
     scope = "cs_1\x1fk"
-    assert run(store.begin_idempotency(scope, "a", 30)) is True
+    assert run(store.begin_idempotency(scope, "a", 30)) is Claim.CLAIMED_FRESH
     answer = record(scope)
     if write == "commit":
         run(store.commit(Commit(session(), None, answer)))
@@ -233,13 +241,13 @@ def test_a_hold_of_zero_units_releases_the_product(store: Store) -> None:
 
 
 def test_idempotency_claims_are_renewed_by_their_holder_only(store: Store) -> None:
-    assert run(store.begin_idempotency("cs_1\x1fk", "a", 30)) is True
-    assert run(store.begin_idempotency("cs_1\x1fj", "a", 30)) is True
+    assert run(store.begin_idempotency("cs_1\x1fk", "a", 30)) is Claim.CLAIMED_FRESH
+    assert run(store.begin_idempotency("cs_1\x1fj", "a", 30)) is Claim.CLAIMED_FRESH
     lost = run(store.renew_idempotency([("cs_1\x1fk", "a"), ("cs_1\x1fj", "z")], 30))
     assert lost == ["cs_1\x1fj"]
     assert run(store.renew_idempotency([("cs_1\x1fnever", "a")], 30)) == ["cs_1\x1fnever"]
     assert run(store.renew_idempotency([], 30)) == []
-    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is False
+    assert run(store.begin_idempotency("cs_1\x1fk", "b", 30)) is Claim.BUSY
 
 
 def test_a_lone_member_shares_the_store_with_nobody(store: Store) -> None:
@@ -698,8 +706,8 @@ def test_memory_claims_lapse(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeTime(500.0)
     monkeypatch.setattr(memory, "time", clock)
     store = MemoryStore()
-    assert run(store.begin_idempotency("k", "a", 30)) is True
+    assert run(store.begin_idempotency("k", "a", 30)) is Claim.CLAIMED_FRESH
     clock.now = 529.9
-    assert run(store.begin_idempotency("k", "b", 30)) is False
+    assert run(store.begin_idempotency("k", "b", 30)) is Claim.BUSY
     clock.now = 530.0  # a claim lapses: a dead process cannot block a key for ever
-    assert run(store.begin_idempotency("k", "b", 30)) is True
+    assert run(store.begin_idempotency("k", "b", 30)) is Claim.CLAIMED_FRESH

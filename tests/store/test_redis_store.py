@@ -21,6 +21,7 @@ from agentic_commerce.domain.model import Line, Order, Payment, Session, Status
 from agentic_commerce.domain.rate_limit import Limit
 from agentic_commerce.store import redis_store
 from agentic_commerce.store.base import (
+    Claim,
     Commit,
     IdempotencyRecord,
     OutboxEvent,
@@ -185,7 +186,7 @@ async def test_expiries_are_kept_by_redis(own_redis: RedisServer) -> None:
     async with opened(own_redis) as store:
         with own_redis.client() as client:
             await store.put_idempotency(record("cs_1\x1fk"))
-            assert await store.begin_idempotency("cs_1\x1fk2", "h", 7) is True
+            assert await store.begin_idempotency("cs_1\x1fk2", "h", 7) is Claim.CLAIMED_FRESH
             assert await store.remember_signature("sig", 5)
             await store.rate_limit("merchant:m", LIMIT, time.time())
             record_ttl = client.pttl(redis_store._idempotency_key("cs_1\x1fk"))
