@@ -12,6 +12,7 @@ so crashes of sessions can never justify stopping the process.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,6 +70,7 @@ class ActorRegistry:
         self.subtree_restarts = 0
         self._live: dict[str, Activation] = {}
         self._nursery: trio.Nursery | None = None
+        self._context = contextvars.Context()  # the registry task's own, once it runs
         self._ready = trio.Event()
 
     # public API ---------------------------------------------------------
@@ -93,7 +95,10 @@ class ActorRegistry:
                 raise ActorStopped(f"{self.kind} registry is not running")
             activation = Activation(ActorRef(f"{self.kind}:{actor_id}", Mailbox(self.mailbox_size)))
             self._live[actor_id] = activation
-            self._nursery.start_soon(self._supervise, actor_id, activation)
+            # A new task copies the context of the task that starts it: in the registry's
+            # own, an actor activated by a request does not keep that request (quart's
+            # request context, its headers and scope) alive as long as it lives.
+            self._context.run(self._nursery.start_soon, self._supervise, actor_id, activation)
         return activation.ref
 
     def kill(self, actor_id: str) -> bool:
@@ -117,6 +122,7 @@ class ActorRegistry:
 
     # supervision ----------------------------------------------------------
     async def run(self) -> None:
+        self._context = contextvars.copy_context()
         while True:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery

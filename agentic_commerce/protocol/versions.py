@@ -42,7 +42,9 @@ class Versions:
         if body is None:
             codec = self.by_version[version]
             rendered = codec.render_completion(view) if complete else codec.render_session(view)
-            body = view.rendered[key] = orjson.dumps(rendered)
+            # A copy of exact size: orjson's own bytes keep its whole growth buffer
+            # (about 8 KB for a 3 KB session), and these are kept while the session is.
+            body = view.rendered[key] = bytes(memoryview(orjson.dumps(rendered)))
         return body
 
     def codec_for(self, header: str | None) -> Codec:

@@ -185,7 +185,9 @@ class Store(abc.ABC):
     async def renew_idempotency(
         self, claims: Sequence[tuple[str, str]], ttl_seconds: float
     ) -> list[str]:
-        """Extend the (scope, holder) claims still held; returns the scopes lost."""
+        """Extend the (scope, holder) claims still held; returns the scopes lost: neither
+        held by their holder any more nor answered (an answer may land just before its
+        request forgets the claim, which is no loss)."""
 
     @abc.abstractmethod
     async def release_idempotency(self, scope: str, holder: str) -> None:

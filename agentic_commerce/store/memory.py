@@ -116,6 +116,8 @@ class MemoryStore(Store):
         now, lost = time.monotonic(), []
         for scope, holder in claims:
             held = self._claims.get(scope)
+            if scope in self._idempotency:
+                continue  # answered: the record ended the claim
             if held is None or held[0] != holder or held[1] <= now:
                 lost.append(scope)
             else:

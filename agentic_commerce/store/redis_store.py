@@ -376,6 +376,18 @@ end
 if string.sub(value, 1, 6) == 'claim:' then return 0 end
 return value
 """)
+IDEMPOTENCY_RENEW = Script("""
+-- KEYS: the scope's key; ARGV: claim value, ttl ms.
+-- 1 when the claim is extended or the key is answered (a record replaced the claim),
+-- 0 when it is lost (it lapsed, or another request claimed the key since).
+local value = redis.call('GET', KEYS[1])
+if value == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if value and string.sub(value, 1, 6) ~= 'claim:' then return 1 end
+return 0
+""")
 INSTANCE_JOIN = Script("""
 -- KEYS: members (a sorted set: member name -> lapse time, ms of Redis' clock).
 -- ARGV: member ('lone:<id>' or 'shared:<id>'), ttl ms.
@@ -567,8 +579,8 @@ class RedisStore(Store):
         def job(r: Client) -> list[str]:
             pipe = r.pipeline(transaction=False)
             for scope, holder in claims:
-                claim = _claim_value(holder)
-                LEASE_CAS(pipe, [_idempotency_key(scope)], [claim, claim, _ms(ttl_seconds)])
+                args = [_claim_value(holder), _ms(ttl_seconds)]
+                IDEMPOTENCY_RENEW(pipe, [_idempotency_key(scope)], args)
             kept = pipe.execute()
             return [scope for (scope, _), ok in zip(claims, kept, strict=True) if not ok]
 
