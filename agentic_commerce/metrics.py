@@ -34,6 +34,7 @@ ACTOR_KINDS = (
     "expiry",
     "metrics",
     "ownership",
+    "rate_limits",
     "supervisor",
 )
 IDEMPOTENCY_RESULTS = ("stored", "replayed", "conflict", "in_flight")

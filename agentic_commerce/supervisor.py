@@ -116,6 +116,7 @@ async def run_server(settings: Settings) -> None:
         # (bounded by SHUTDOWN_TIMEOUT_SECONDS); every answered change is committed.
         actors.cancel_scope.cancel()
     await app.extensions["acs_gateway"].close()
+    await system.rate_limits.settle()  # the last requests count for the other instances
     await system.ownership.leave()
     await system.close()
     await store.close()

@@ -3,6 +3,7 @@ store on the test server (flushed before each test)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import redis
@@ -47,6 +48,20 @@ class StoreOutage:
 
             return unavailable
         return object.__getattribute__(self, name)
+
+
+class StoreCalls:
+    """A store mixin: the names of the operations called, in order (`calls`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls: list[str] = []
+        super().__init__(*args, **kwargs)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if not name.startswith("_") and inspect.iscoroutinefunction(value):
+            object.__getattribute__(self, "calls").append(name)
+        return value
 
 
 class StoreFactory:

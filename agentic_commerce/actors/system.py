@@ -2,7 +2,8 @@
 root of the supervision tree.
 
     root (one_for_one)
-    ├── services (one_for_one): inventory, payment, expiry sweeper   [permanent]
+    ├── services (one_for_one): inventory, payment, expiry sweeper,  [permanent]
+    │   rate-limit settler, lease and claim keepers, metrics sampler
     └── sessions: the registry of virtual session actors              [transient children]
 """
 
@@ -25,6 +26,7 @@ from agentic_commerce.actors.expiry import run_sweeper
 from agentic_commerce.actors.inventory import InventoryActor
 from agentic_commerce.actors.ownership import Ownership
 from agentic_commerce.actors.payment import PaymentActor
+from agentic_commerce.actors.rate_limits import RateLimits
 from agentic_commerce.actors.registry import ActorRegistry
 from agentic_commerce.actors.runtime import (
     Actor,
@@ -221,6 +223,7 @@ class ActorSystem:
         )
 
         self.claims = Claims(store, settings.lease_ttl_seconds)
+        self.rate_limits = RateLimits(store, self.clock, settings.rate_limit_settle_seconds)
         clustered = settings.redis_url is not None and settings.instance_url is not None
         self.ownership = Ownership(
             store,
@@ -251,6 +254,9 @@ class ActorSystem:
             ChildSpec("lease_keeper", self.ownership.keep, Restart.PERMANENT, "ownership")
         )
         services.append(ChildSpec("claim_keeper", self.claims.keep, Restart.PERMANENT, "ownership"))
+        services.append(
+            ChildSpec("rate_limit_settler", self.rate_limits.keep, Restart.PERMANENT, "rate_limits")
+        )
         services.append(
             ChildSpec("metrics_sampler", partial(run_sampler, self), Restart.PERMANENT, "metrics")
         )

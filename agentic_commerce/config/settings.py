@@ -237,6 +237,7 @@ class Settings:
     vault_enabled: bool = True
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 600
+    rate_limit_settle_seconds: float = 0.25
     auth_failures_per_minute: int = 10
     trusted_proxies: tuple[IPNetwork, ...] = ()
     signature_secret: str | None = field(default=None, repr=False)
@@ -344,6 +345,7 @@ class Settings:
             vault_secret=env.get("VAULT_SECRET") or None,
             rate_limit_per_minute=per_minute,
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", per_minute, minimum=1),
+            rate_limit_settle_seconds=_float(env, "RATE_LIMIT_SETTLE_SECONDS", 0.25),
             auth_failures_per_minute=_int(env, "AUTH_FAILURES_PER_MINUTE", 10, minimum=1),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             signature_secret=env.get("SIGNATURE_SECRET") or None,

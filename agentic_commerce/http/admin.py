@@ -182,7 +182,7 @@ def register_admin(
         if not guard.configured or request.path in guard.open_paths:
             guard.check(request.path, authorization)  # 404 without a key; the page's paths pass
             return
-        client = await throttle.admit()  # a guesser waits before its key is looked at
+        client = throttle.admit()  # a guesser waits before its key is looked at
         try:
             guard.check(request.path, authorization)
         except RequestRejected:

@@ -101,14 +101,14 @@ def create_app(system: ActorSystem) -> QuartTrio:
     limit = Limit(settings.rate_limit_per_minute, settings.rate_limit_burst)
     per_minute = settings.auth_failures_per_minute
     throttle = AuthThrottle(
-        system.store, Limit(per_minute, per_minute), system.clock, settings.trusted_proxies
+        system.rate_limits, Limit(per_minute, per_minute), settings.trusted_proxies
     )
     gate = Gate(
         ApiKeys(settings.api_keys),
         versions,
         idempotency,
         signatures,
-        system.store,
+        system.rate_limits,
         limit,
         system.clock,
         throttle,

@@ -3,7 +3,6 @@ and how a POST is answered (once per Idempotency-Key)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -13,6 +12,7 @@ from quart import Response, g, request
 
 from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
+from agentic_commerce.actors.rate_limits import RateLimits
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.rate_limit import Decision, Limit
 from agentic_commerce.http.auth import ApiKeys
@@ -21,7 +21,7 @@ from agentic_commerce.http.responses import JSON_TYPE
 from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.protocol.base import Body, Codec
 from agentic_commerce.protocol.versions import Versions
-from agentic_commerce.store.base import Answer, Store
+from agentic_commerce.store.base import Answer
 
 if TYPE_CHECKING:  # it imports RateLimited from here
     from agentic_commerce.http.throttle import AuthThrottle
@@ -41,13 +41,14 @@ class Gate:
     (an address that guessed too many keys waits), the API key (unauthenticated
     callers learn nothing), the merchant's rate limit (keyed on the authenticated
     merchant, never on a header a client controls), the API version, the body,
-    and the request signature when the merchant has a signing secret."""
+    and the request signature when the merchant has a signing secret. The throttle
+    and the rate limit cost no store call (this instance's account: `RateLimits`)."""
 
     keys: ApiKeys
     versions: Versions
     idempotency: Idempotency
     signatures: Signatures
-    store: Store
+    limits: RateLimits
     limit: Limit
     clock: SystemClock
     throttle: AuthThrottle
@@ -58,16 +59,12 @@ class Gate:
             merchant = self.keys.merchant_for(request.headers.get("Authorization"))
         except RequestRejected as refused:
             metrics.AUTH_FAILURES.labels(refused.code).inc()
-            await self.throttle.admit()  # an address over its limit learns nothing (429)
+            self.throttle.refuse_if_over(client)  # an address over its limit learns nothing (429)
             if refused.code != "missing_api_key":  # no key sent: not a guess
                 await self.throttle.failed(client)
             raise
-        # The address's failures and the merchant's rate limit in one store step; a
-        # throttled address is refused even with the right key.
-        failures, decision = await self.store.peek_and_count(
-            self.throttle.bucket(client), (f"merchant:{merchant}", self.limit, time.time())
-        )
-        self.throttle.refuse_if_over(failures)
+        self.throttle.refuse_if_over(client)  # even with the right key
+        decision = self.limits.admit(f"merchant:{merchant}", self.limit)
         g.merchant = merchant  # for the request log
         g.rate_limit = decision  # its headers go on the response
         if not decision.allowed:

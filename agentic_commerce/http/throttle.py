@@ -2,11 +2,17 @@
 
 Every refused API key (a key was sent and is wrong) and every refused admin key (the
 admin API's Bearer header, the admin page's sign-in form) counts one unit in the
-address's GCRA bucket `authfail:<address>` in the store, so every instance agrees:
-`AUTH_FAILURES_PER_MINUTE` (10) a minute, with a burst of as many. An address over
-the limit is refused (429 with `Retry-After`) *before* its credential is looked at,
-so it learns nothing about any key, right or wrong, until its bucket drains. A
+address's GCRA bucket `authfail:<address>` in the store, at once, so every instance
+agrees: `AUTH_FAILURES_PER_MINUTE` (10) a minute, with a burst of as many. An address
+over the limit is refused (429 with `Retry-After`) *before* its credential is looked
+at, so it learns nothing about any key, right or wrong, until its bucket drains. A
 correct key costs nothing; a missing one is no guess and is not counted.
+
+That check costs no store call: it reads this instance's rate-limit account, which
+holds the bucket of each failure counted here (exactly: the count returns it) and
+learns at every settlement the addresses other instances' counts took over the limit
+(the store lists a bucket left full as busy). So a throttled address is refused on
+every instance within one settlement round (`actors/rate_limits.py`).
 
 The client address is the TCP peer (`request.remote_addr`, from the ASGI scope,
 never from a header). Behind a reverse proxy every peer is the proxy: list it in
@@ -26,12 +32,11 @@ import structlog
 from quart import request
 
 from agentic_commerce import metrics
-from agentic_commerce.actors.clock import SystemClock
+from agentic_commerce.actors.rate_limits import RateLimits
 from agentic_commerce.config.settings import IPNetwork
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.domain.rate_limit import Decision, Limit
+from agentic_commerce.domain.rate_limit import Limit
 from agentic_commerce.http.context import RateLimited
-from agentic_commerce.store.base import Store
 
 log = structlog.get_logger("agentic_commerce.http")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -90,9 +95,8 @@ def client_address(
 
 @dataclass(frozen=True, slots=True)
 class AuthThrottle:
-    store: Store
+    limits: RateLimits
     limit: Limit
-    clock: SystemClock
     proxies: tuple[IPNetwork, ...] = ()
 
     def address(self) -> str:
@@ -101,24 +105,21 @@ class AuthThrottle:
             request.remote_addr, request.headers.get("X-Forwarded-For"), self.proxies
         )
 
-    def bucket(self, address: str) -> tuple[str, Limit, float]:
-        """The store bucket of the address's failures, with the time to judge it at."""
-        return f"authfail:{address}", self.limit, self.clock.now().timestamp()
-
-    @staticmethod
-    def refuse_if_over(decision: Decision) -> None:
+    def refuse_if_over(self, address: str) -> None:
+        """429 when the address is over its limit of failures (no store call)."""
+        decision = self.limits.peek(f"authfail:{address}", self.limit)
         if not decision.allowed:
             metrics.AUTH_FAILURES.labels("too_many_auth_failures").inc()
             raise AuthThrottled(decision.retry_after)
 
-    async def admit(self) -> str:
+    def admit(self) -> str:
         """The client's address, unless it is over its limit of failures (429)."""
         address = self.address()
-        self.refuse_if_over(await self.store.peek_rate_limit(*self.bucket(address)))
+        self.refuse_if_over(address)
         return address
 
     async def failed(self, address: str) -> None:
-        """Count one refused credential from `address`."""
-        decision = await self.store.rate_limit(*self.bucket(address))
+        """Count one refused credential from `address` (in the store, at once)."""
+        decision = await self.limits.count_in_store(f"authfail:{address}", self.limit)
         if decision.allowed and decision.remaining == 0:
             log.warning("auth_failures_throttled", client=address, per_minute=self.limit.per_minute)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agentic_commerce.domain.model import Order, Session
+from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Decision, Limit
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken
 
@@ -234,20 +235,22 @@ class Store(abc.ABC):
         session may present it again (a retried complete whose commit failed)."""
 
     # request protection ---------------------------------------------------
+    # Shared GCRA buckets: instances judge requests on their own account
+    # (`domain/rate_account.py`) and settle it here in batches.
     @abc.abstractmethod
-    async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
-        """Count one request against `key`'s GCRA bucket (atomically)."""
+    async def rate_limit(self, key: str, limit: Limit, now: float) -> tuple[Decision, float]:
+        """Count one request in `key`'s shared bucket at once (atomically): the decision
+        and the TAT it leaves. A bucket this leaves full (its next request would be
+        refused) is busy until it drains: `settle_rate_limits` returns it to everyone."""
 
     @abc.abstractmethod
-    async def peek_rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
-        """The decision `rate_limit` would make at `now`, counting nothing."""
-
-    async def peek_and_count(
-        self, peek: tuple[str, Limit, float], count: tuple[str, Limit, float]
-    ) -> tuple[Decision, Decision]:
-        """`peek_rate_limit` of one bucket and `rate_limit` of another, both whatever
-        the first says: a request's checks in one step (on Redis, one round trip)."""
-        return await self.peek_rate_limit(*peek), await self.rate_limit(*count)
+    async def settle_rate_limits(
+        self, batches: Mapping[str, Batch], now: float
+    ) -> dict[str, float]:
+        """Apply each batch to its key's shared bucket (`Batch.applied_to`), in one step
+        (on Redis one round trip), and return the shared TAT of each key settled and of
+        every busy one: settled by anyone and still ahead of `now`, or left full by
+        `rate_limit`."""
 
     @abc.abstractmethod
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:

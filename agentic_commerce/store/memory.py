@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from agentic_commerce.domain.model import Order, Session, Status
+from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Decision, Limit, decide
 from agentic_commerce.domain.state_machine import TERMINAL
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
@@ -42,6 +43,7 @@ class MemoryStore(Store):
         self._writes = 0
         self._vault: dict[str, VaultToken] = {}
         self._tats: dict[str, float] = {}
+        self._busy: dict[str, float] = {}  # rate-limit keys others should know of, by TAT
         self._signatures: dict[str, float] = {}
         self._on_hand: dict[str, int] = {}
         self._holds: dict[str, dict[str, int]] = {}
@@ -146,12 +148,21 @@ class MemoryStore(Store):
             self._vault[token_id] = replace(token, consumed_by=use.session_id)
         return reason
 
-    async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
-        decision, self._tats[key] = decide(limit, self._tats.get(key), now)
-        return decision
+    async def rate_limit(self, key: str, limit: Limit, now: float) -> tuple[Decision, float]:
+        decision, tat = decide(limit, self._tats.get(key), now)
+        self._tats[key] = tat
+        if not decide(limit, tat, now)[0].allowed:  # full: busy until it drains
+            self._busy[key] = tat
+        return decision, tat
 
-    async def peek_rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
-        return decide(limit, self._tats.get(key), now)[0]
+    async def settle_rate_limits(
+        self, batches: Mapping[str, Batch], now: float
+    ) -> dict[str, float]:
+        settled = {key: batch.applied_to(self._tats.get(key)) for key, batch in batches.items()}
+        self._tats.update(settled)
+        self._busy.update(settled)
+        self._busy = {key: tat for key, tat in self._busy.items() if tat > now}
+        return {**settled, **self._busy}
 
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         now = time.monotonic()

@@ -13,8 +13,12 @@ Atomic units, each one Lua script on one slot: a session's commit (version check
 state, idempotency record, outbox events), a claim or save of its outbox events,
 a hold, release or sale of one product's units, the first use of one vault token
 (only `consumed_by` ever changes, so the refusal rules stay in Python), and one
-GCRA bucket (the script keeps the TAT; `domain/rate_limit.decide` makes the same
-decision from the TAT it returns).
+GCRA bucket: a count (the script keeps the TAT; `domain/rate_limit.decide` makes
+the same decision from the TAT it returns) or a settled batch (`Batch.applied_to`).
+A settlement is one pipeline: a script per key with activity, then the read of the
+busy index, so instances learn each other's buckets in that round trip. Every
+rate-limit key is on one slot (`{rl}`): only settlements and failed credentials
+reach them, not each request.
 
 Failures. `REDIS_TIMEOUT_SECONDS` bounds every call: socket and connect
 timeouts, the pool's wait, and a trio deadline around the thread (the thread is
@@ -42,7 +46,10 @@ Redis Cluster slot, so its commit is one script:
     acs:holds                     zset  holders by when to look at them again (the time
                                         of their last hold, then their session's expiry)
     acs:order:<order id>          the session id holding the order
-    acs:rl:<key> / acs:sig:<sig>  GCRA TAT / replay cache entry (expiring)
+    acs:{rl}:<key>                GCRA TAT (expiring)
+    acs:{rl}:busy                 zset  rate-limit keys by TAT: each settled one, and a
+                                        counted one once full (pruned as TATs pass)
+    acs:sig:<sig>                 replay cache entry (expiring)
     acs:members                   zset  live instances ('lone:'/'shared:' + id) by lapse time
     acs:instance:<id>             an instance's internal URL (expiring)
     acs:{outbox}:all|live|delivered|dead   zsets of event ids by creation sequence
@@ -86,6 +93,7 @@ import trio
 from redis.exceptions import NoScriptError
 
 from agentic_commerce.domain.model import Order, Session, Status
+from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Decision, Limit, decide
 from agentic_commerce.domain.state_machine import TERMINAL
 from agentic_commerce.domain.vault import Refusal, TokenUse, VaultToken, refusal
@@ -115,6 +123,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError)
 
+BUSY = "acs:{rl}:busy"
+# A settled bucket outlives its TAT by this much, so a batch whose settlement came late
+# (a retried one) still finds the TAT its requests were counted after.
+SETTLED_BUCKET_GRACE_MS = 60_000
 EXPIRY = "acs:expiry"
 MEMBERS_KEY = "acs:members"
 # Due scores of freshly committed events: below every real due time (so due now),
@@ -190,6 +202,11 @@ def _token_key(token_id: str) -> str:
 
 def _order_key(order_id: str) -> str:
     return f"acs:order:{order_id}"
+
+
+def _bucket_key(key: str) -> str:
+    """A rate-limit bucket, on the slot of the busy index."""
+    return f"acs:{{rl}}:{key}"
 
 
 # scripts ---------------------------------------------------------------------------
@@ -421,18 +438,38 @@ if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else
 return 1
 """)
 GCRA = Script("""
--- KEYS: bucket; ARGV: now, interval, window (seconds, exact doubles) -> the TAT before
--- (`domain/rate_limit.decide` does the same arithmetic to build the decision)
-local now = tonumber(ARGV[1])
+-- KEYS: bucket, busy; ARGV: now, interval, window (seconds, exact doubles), key
+-- -> the TAT before (`domain/rate_limit.decide` does the same arithmetic to build the
+-- decision). A bucket left full (its next request refused) is busy until its TAT.
+local now, interval, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local stored = redis.call('GET', KEYS[1])
 local tat = now
 if stored and tonumber(stored) > now then tat = tonumber(stored) end
-local new_tat = tat + tonumber(ARGV[2])
-if new_tat - now <= tonumber(ARGV[3]) then
-  redis.call('SET', KEYS[1], string.format('%.17g', new_tat),
-             'PX', math.ceil((new_tat - now) * 1000) + 1)
+if tat + interval - now <= window then
+  tat = tat + interval
+  redis.call('SET', KEYS[1], string.format('%.17g', tat), 'PX', math.ceil((tat - now) * 1000) + 1)
+end
+if tat + interval - now > window then
+  redis.call('ZADD', KEYS[2], 'GT', string.format('%.17g', tat), ARGV[4])
 end
 return stored or ''
+""")
+SETTLE = Script("""
+-- KEYS: bucket, busy; ARGV: count, interval, batch TAT, now (exact doubles), key, grace ms
+-- -> the TAT after (`Batch.applied_to`: the stored TAT advanced by the batch's intervals
+-- one at a time, the same bits as counting each request, or the batch's own if later)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '')
+if tat then
+  local interval = tonumber(ARGV[2])
+  for _ = 1, tonumber(ARGV[1]) do tat = tat + interval end
+end
+local batch = tonumber(ARGV[3])
+if not tat or batch > tat then tat = batch end
+local text = string.format('%.17g', tat)
+local ms = math.ceil((tat - tonumber(ARGV[4])) * 1000)
+redis.call('SET', KEYS[1], text, 'PX', math.max(ms, 0) + tonumber(ARGV[6]))
+redis.call('ZADD', KEYS[2], 'GT', text, ARGV[5])
+return text
 """)
 
 
@@ -704,31 +741,29 @@ class RedisStore(Store):
         return await self._call(job)
 
     # request protection --------------------------------------------------------------
-    async def rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
-        before = await self._call(partial(_gcra, key=key, limit=limit, now=now))
-        return decide(limit, float(before) if before else None, now)[0]
+    async def rate_limit(self, key: str, limit: Limit, now: float) -> tuple[Decision, float]:
+        args = [repr(now), repr(limit.interval), repr(limit.burst * limit.interval), key]
+        before = await self._call(lambda r: GCRA(r, [_bucket_key(key), BUSY], args))
+        return decide(limit, float(before) if before else None, now)
 
-    async def peek_rate_limit(self, key: str, limit: Limit, now: float) -> Decision:
-        stored = await self._call(lambda r: r.get(f"acs:rl:{key}"))
-        return decide(limit, float(stored) if stored else None, now)[0]
-
-    async def peek_and_count(
-        self, peek: tuple[str, Limit, float], count: tuple[str, Limit, float]
-    ) -> tuple[Decision, Decision]:
-        (peek_key, peek_limit, peek_now), (key, limit, now) = peek, count
-
-        def job(r: Client) -> tuple[Any, Any]:
+    async def settle_rate_limits(
+        self, batches: Mapping[str, Batch], now: float
+    ) -> dict[str, float]:
+        def job(r: Client) -> dict[str, float]:
             pipe = r.pipeline(transaction=False)
-            pipe.get(f"acs:rl:{peek_key}")
-            _gcra(pipe, key=key, limit=limit, now=now)
-            stored, before = pipe.execute()
-            return stored, before
+            for key, b in batches.items():
+                args = [b.count, repr(b.interval), repr(b.tat), repr(now), key]
+                SETTLE(pipe, [_bucket_key(key), BUSY], [*args, SETTLED_BUCKET_GRACE_MS])
+            pipe.zremrangebyscore(BUSY, "-inf", repr(now))
+            pipe.zrangebyscore(BUSY, f"({now!r}", "+inf", withscores=True)
+            *settled, _, busy = pipe.execute()
+            # Read after this settlement, the index is as late or later for a key in both.
+            return {
+                **{key: float(tat) for key, tat in zip(batches, settled, strict=True)},
+                **{_text(key): tat for key, tat in busy},
+            }
 
-        stored, before = await self._call(job)
-        return (
-            decide(peek_limit, float(stored) if stored else None, peek_now)[0],
-            decide(limit, float(before) if before else None, now)[0],
-        )
+        return await self._call(job)
 
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         ttl = max(1, math.ceil(ttl_seconds * 1000))
@@ -944,12 +979,6 @@ def _load_token(r: Client, token_id: str) -> VaultToken | None:
 
 def _pxat(expires_at: float) -> int:
     return math.ceil(expires_at * 1000)
-
-
-def _gcra(r: Any, *, key: str, limit: Limit, now: float) -> Any:
-    """Count one request in `key`'s bucket; the TAT before (see GCRA)."""
-    args = [repr(now), repr(limit.interval), repr(limit.burst * limit.interval)]
-    return GCRA(r, [f"acs:rl:{key}"], args)
 
 
 def _put_record(r: Any, record: IdempotencyRecord) -> None:

@@ -156,11 +156,14 @@ def test_a_paused_redis_answers_503_in_time_then_recovers(own_redis: RedisServer
         sid = before.json()["id"]
         own_redis.pause()
         try:
+            started = time.monotonic()
+            live = http.get(f"/checkout_sessions/{sid}")  # its live actor: no store call
+            assert (live.status_code, live.json()["id"]) == (200, sid)
+            assert time.monotonic() - started < timeout
             for call in (
                 lambda: http.post(
                     "/checkout_sessions", json=CREATE, headers={"Idempotency-Key": "b"}
                 ),
-                lambda: http.get(f"/checkout_sessions/{sid}"),
                 lambda: http.post(
                     f"/checkout_sessions/{sid}",
                     json={"order_notes": "paused"},

@@ -118,9 +118,11 @@ def test_a_one_character_admin_key_is_refused() -> None:
         ("AUTH_FAILURES_PER_MINUTE", "0"),
         ("AUTH_FAILURES_PER_MINUTE", "ten"),
         ("TRUSTED_PROXIES", "10.0.0.0/8,nginx"),
+        ("RATE_LIMIT_SETTLE_SECONDS", "0"),
+        ("RATE_LIMIT_SETTLE_SECONDS", "soon"),
     ],
 )
-def test_bad_throttle_settings_are_refused(name: str, value: str) -> None:
+def test_bad_throttle_and_rate_limit_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
 
@@ -133,6 +135,11 @@ def test_throttle_settings_are_read() -> None:
     assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.7/32"]
     assert Settings.from_env({}).auth_failures_per_minute == 10
     assert Settings.from_env({}).trusted_proxies == ()
+
+
+def test_the_settlement_interval_is_read() -> None:
+    assert Settings.from_env({"RATE_LIMIT_SETTLE_SECONDS": "0.5"}).rate_limit_settle_seconds == 0.5
+    assert Settings.from_env({}).rate_limit_settle_seconds == 0.25
 
 
 def run_main(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> int:

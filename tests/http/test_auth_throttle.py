@@ -18,13 +18,12 @@ import trio.testing
 from agentic_commerce.actors.clock import TrioClock
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings
-from agentic_commerce.domain.rate_limit import Limit
 from agentic_commerce.http.app import create_app
 from agentic_commerce.http.throttle import client_address
 from agentic_commerce.store.base import Store
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import DEMO_KEY, NEWEST, AcpClient, Reply
-from tests.stores import StoreFactory
+from tests.stores import StoreCalls, StoreFactory
 
 ADMIN_KEY = "admin_key_test_7f3a9c_0123456789"
 WRONG = "wrong_key_c0ffee"
@@ -123,6 +122,23 @@ async def test_wrong_api_keys_throttle_their_address_only(
         assert (await agent.acp(DEMO_KEY)).status == 404  # authenticated: no such session
 
 
+async def test_the_check_makes_no_store_call(
+    mock_clock: trio.testing.MockClock, store_factory: StoreFactory
+) -> None:
+    """Only a failure is counted in the store; the check before any key is looked at
+    reads this instance's account."""
+    store = store_factory(StoreCalls)
+    async with serving(store) as client:
+        await guess(Caller(client, GUESSER))
+        assert store.calls.count("rate_limit") == FAILURES
+        await trio.testing.wait_all_tasks_blocked()  # the background loops' first rounds
+        store.calls.clear()
+        assert_throttled(await Caller(client, GUESSER).acp(WRONG))
+        assert_throttled(await Caller(client, GUESSER).acp(DEMO_KEY))
+        assert (await Caller(client, AGENT).acp(DEMO_KEY)).status == 404
+        assert store.calls == []
+
+
 async def test_a_missing_key_is_no_guess(
     mock_clock: trio.testing.MockClock, store_factory: StoreFactory
 ) -> None:
@@ -172,8 +188,11 @@ async def test_instances_sharing_redis_share_the_count(
     ):
         await guess(Caller(one, GUESSER), FAILURES // 2)
         await guess(Caller(two, GUESSER), FAILURES - FAILURES // 2)
+        assert_throttled(await Caller(two, GUESSER).acp(DEMO_KEY))  # its count filled it
+        assert (await Caller(one, GUESSER).acp(DEMO_KEY)).status == 404  # not settled yet
+        mock_clock.jump(Settings().rate_limit_settle_seconds)  # one settlement round
+        await trio.testing.wait_all_tasks_blocked()
         assert_throttled(await Caller(one, GUESSER).acp(DEMO_KEY))
-        assert_throttled(await Caller(two, GUESSER).acp(DEMO_KEY))
         assert (await Caller(two, AGENT).acp(DEMO_KEY)).status == 404
 
 
@@ -239,18 +258,6 @@ async def test_behind_a_trusted_proxy_each_client_counts_apart(
             assert reply.status == 401
         assert_throttled(await proxy.acp(DEMO_KEY, forwarded_for=GUESSER))
         assert (await proxy.acp(DEMO_KEY, forwarded_for=AGENT)).status == 404
-
-
-async def test_a_peek_counts_nothing_and_foretells_the_count(store_factory: StoreFactory) -> None:
-    store, limit, now = store_factory(), Limit(per_minute=10, burst=2), 1_000_000.0
-    seen = []
-    for _ in range(4):
-        peeked = await store.peek_rate_limit("authfail:x", limit, now)
-        assert await store.peek_rate_limit("authfail:x", limit, now) == peeked
-        assert await store.rate_limit("authfail:x", limit, now) == peeked
-        seen.append(peeked.allowed)
-    assert seen == [True, True, False, False]
-    assert (await store.peek_rate_limit("authfail:x", limit, now + 6)).allowed
 
 
 @pytest.mark.parametrize(

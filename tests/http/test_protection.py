@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 import trio
+import trio.testing
 
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings, SettingsError
@@ -23,6 +24,7 @@ from agentic_commerce.http.gateway import SessionGateway, _sign, refusal_from
 from agentic_commerce.http.signatures import digest, sign
 from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.protocol.v2026_04_17 import Codec2026
+from agentic_commerce.store.base import Store
 from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import (
     ADDRESS,
@@ -33,7 +35,7 @@ from tests.http.conftest import (
     address_update,
     create_body,
 )
-from tests.stores import StoreFactory
+from tests.stores import StoreCalls, StoreFactory
 
 NEW, OLD = NEWEST, OLDEST
 SECRET = "sig_secret_value"
@@ -47,9 +49,9 @@ def client_with(store_factory: StoreFactory) -> ClientWith:
     """Opens the app on its own actor system with changed settings."""
 
     @asynccontextmanager
-    async def open_client(**changes: Any) -> AsyncIterator[AcpClient]:
+    async def open_client(store: Store | None = None, **changes: Any) -> AsyncIterator[AcpClient]:
         settings = replace(Settings(), **changes)
-        system = ActorSystem(settings, store_factory(), load_catalog(settings))
+        system = ActorSystem(settings, store or store_factory(), load_catalog(settings))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(system.run)
             await system.sessions.wait_ready()
@@ -91,6 +93,22 @@ async def test_limits_are_per_merchant(client_with: ClientWith) -> None:
         assert (await b.create(create_body(NEW))).status == 201
         spoofed = await a.create(create_body(NEW), headers={"X-Forwarded-For": "10.0.0.9"})
         assert spoofed.status == 429
+
+
+async def test_rate_limiting_makes_no_store_call(
+    mock_clock: trio.testing.MockClock, client_with: ClientWith, store_factory: StoreFactory
+) -> None:
+    """A GET of a live session, admitted or refused, makes no store call: the rate
+    limit is this instance's account (trio's clock stands still: no settlement runs)."""
+    store = store_factory(StoreCalls)
+    async with client_with(store, rate_limit_per_minute=60, rate_limit_burst=3) as acp:
+        session_id = (await acp.create(create_body(NEW))).body["id"]
+        await trio.testing.wait_all_tasks_blocked()  # the background loops' first rounds
+        store.calls.clear()
+        replies = [await acp.get(session_id) for _ in range(3)]
+        assert [r.status for r in replies] == [200, 200, 429]
+        assert [r.headers["RateLimit-Remaining"] for r in replies] == ["1", "0", "0"]
+        assert store.calls == []
 
 
 # -- signatures ------------------------------------------------------------------

@@ -38,7 +38,7 @@ def assert_unavailable(status: int, body: dict[str, str], retry_after: str | Non
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("down", ["peek_and_count", "begin_idempotency", "commit", "hold"])
+@pytest.mark.parametrize("down", ["begin_idempotency", "commit", "hold"])
 async def test_checkout_answers_503(store_factory: StoreFactory, version: str, down: str) -> None:
     store = store_factory(StoreOutage)
     async with app_on(store) as acp:

@@ -26,6 +26,7 @@ from hypothesis.stateful import (
 )
 
 from agentic_commerce.domain.model import Line, Order, Payment, Session, Status
+from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Limit, decide
 from agentic_commerce.domain.vault import TokenUse, VaultToken
 from agentic_commerce.store import memory
@@ -546,25 +547,51 @@ def test_rate_limit_decisions_follow_gcra(store: Store) -> None:
     tat = None
     for offset in (0.0, 0.0, 0.25, 0.5, 0.5, 1.75, 3.0, 3.0, 3.0, 3.0, 9.5, 9.5):
         now = base + offset
-        expected, tat = decide(limit, tat, now)
+        expected = decide(limit, tat, now)
+        tat = expected[1]
         assert run(store.rate_limit("merchant:m", limit, now)) == expected
-    assert run(store.rate_limit("merchant:other", limit, base + 9.5)).remaining == 2
+    assert run(store.rate_limit("merchant:other", limit, base + 9.5))[0].remaining == 2
 
 
-def test_peek_and_count_is_a_peek_of_one_bucket_and_a_count_of_another(store: Store) -> None:
-    limit = Limit(per_minute=60, burst=2)
-    now = time.time()
+def test_a_count_that_fills_its_bucket_makes_it_busy_until_its_tat(store: Store) -> None:
+    limit, now = Limit(per_minute=60, burst=2), 1_000_000.0
     run(store.rate_limit("authfail:a", limit, now))
-    run(store.rate_limit("authfail:a", limit, now))
-    peeked, counted = run(
-        store.peek_and_count(("authfail:a", limit, now), ("merchant:m", limit, now))
-    )
-    assert peeked == run(store.peek_rate_limit("authfail:a", limit, now))
-    assert not peeked.allowed  # two failures: the burst is spent
-    assert counted.allowed and counted.remaining == 1
-    again = run(store.peek_and_count(("authfail:a", limit, now), ("merchant:m", limit, now)))
-    assert again[0] == peeked  # a peek counts nothing
-    assert again[1].remaining == 0  # each call counts one
+    assert run(store.settle_rate_limits({}, now)) == {}  # one more allowed: nobody need know
+    decision, full = run(store.rate_limit("authfail:a", limit, now))
+    assert (decision.allowed, decision.remaining, full) == (True, 0, now + 2)
+    assert run(store.settle_rate_limits({}, now)) == {"authfail:a": now + 2}
+    refused, same = run(store.rate_limit("authfail:a", limit, now + 0.5))
+    assert (refused.allowed, same) == (False, now + 2)
+    assert run(store.settle_rate_limits({}, now + 1.999)) == {"authfail:a": now + 2}
+    assert run(store.settle_rate_limits({}, now + 2)) == {}  # drained: busy no more
+
+
+def test_settling_counts_each_request_once_at_its_own_time(store: Store) -> None:
+    now, interval = 1_000_000.0, 1.0
+    # Two requests on an empty bucket (at 0 and 0.25), settled at 0.5.
+    batch = Batch.one(interval, now).then(Batch.one(interval, now + 0.25))
+    assert run(store.settle_rate_limits({"m": batch}, now + 0.5)) == {"m": now + 2}
+    # Another instance's request at 0.25, settled next: on top of them, once.
+    other = Batch.one(interval, now + 0.25)
+    assert run(store.settle_rate_limits({"m": other}, now + 0.5)) == {"m": now + 3}
+    # An instance with nothing to settle learns every busy key.
+    assert run(store.settle_rate_limits({}, now + 0.5)) == {"m": now + 3}
+    # A request after the shared TAT has passed starts from its own time.
+    late = Batch.one(interval, now + 10)
+    assert run(store.settle_rate_limits({"m": late, "n": late}, now + 10)) == {
+        "m": now + 11,
+        "n": now + 11,
+    }
+    assert run(store.settle_rate_limits({}, now + 11)) == {}  # drained: busy no more
+
+
+def test_settling_adds_the_intervals_as_the_account_does_to_the_bit(store: Store) -> None:
+    now, interval = 1_000_000.1, 60 / 7
+    tat = run(store.settle_rate_limits({"m": Batch.one(interval, now)}, now))["m"]
+    batch = Batch(2, interval, now)  # older requests: the stored TAT advanced wins
+    expected = batch.applied_to(tat)
+    assert expected != tat + 2 * interval  # one interval at a time, as GCRA counts
+    assert run(store.settle_rate_limits({"m": batch}, now)) == {"m": expected}
 
 
 def test_signatures_are_remembered(store: Store) -> None:

@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from agentic_commerce.domain.model import Line, Order, Payment, Session, Status
+from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Limit
 from agentic_commerce.store import redis_store
 from agentic_commerce.store.base import (
@@ -105,7 +106,7 @@ async def test_everything_acknowledged_survives_kill_9(own_redis: RedisServer) -
         stored = await completed_checkout(store)
         await store.hold("cs_open", {"item": 3})
         await store.commit(Commit(session("cs_open"), None))
-        assert (await store.rate_limit("merchant:m", LIMIT, time.time())).remaining == 4
+        assert (await store.rate_limit("merchant:m", LIMIT, time.time()))[0].remaining == 4
         await trio.to_thread.run_sync(own_redis.restart)  # SIGKILL, then the same dir and port
 
         # The same store object carries on: stale pooled connections are replaced.
@@ -116,7 +117,7 @@ async def test_everything_acknowledged_survives_kill_9(own_redis: RedisServer) -
         level = await store.stock("item")
         assert (level.on_hand, level.reserved) == (8, 3)
         assert await store.due_sessions(NOW + timedelta(hours=2)) == ["cs_open"]
-        assert (await store.rate_limit("merchant:m", LIMIT, time.time())).remaining == 3
+        assert (await store.rate_limit("merchant:m", LIMIT, time.time()))[0].remaining == 3
         (claimed,) = await store.claim_due_events(NOW, 10, 30)  # scripts reloaded on NOSCRIPT
         assert claimed.id == "evt_1"
 
@@ -194,7 +195,22 @@ async def test_expiries_are_kept_by_redis(own_redis: RedisServer) -> None:
             claim = redis_store._idempotency_key("cs_1\x1fk2")  # the claim, until answered
             assert 6_000 < client.pttl(claim) <= 7_000
             assert 4_000 < client.pttl("acs:sig:sig") <= 5_000
-            assert 0 < client.pttl("acs:rl:merchant:m") <= 1_002  # one interval ahead
+            assert 0 < client.pttl("acs:{rl}:merchant:m") <= 1_002  # one interval ahead
+
+
+async def test_a_settled_bucket_outlives_its_tat_and_the_busy_index_is_pruned(
+    own_redis: RedisServer,
+) -> None:
+    """A late batch still finds the TAT its requests were counted after."""
+    async with opened(own_redis) as store:
+        with own_redis.client() as client:
+            now = time.time()
+            await store.settle_rate_limits({"merchant:m": Batch.one(1.0, now)}, now)
+            grace = redis_store.SETTLED_BUCKET_GRACE_MS
+            assert grace < client.pttl("acs:{rl}:merchant:m") <= grace + 1_001
+            assert client.zscore(redis_store.BUSY, "merchant:m") == now + 1
+            assert await store.settle_rate_limits({}, now + 1) == {}
+            assert client.zcard(redis_store.BUSY) == 0
 
 
 async def test_an_intent_whose_write_never_came_is_dropped_after_the_grace(

@@ -102,7 +102,7 @@ def register_admin_ui(
     @app.post("/admin/login")
     async def sign_in() -> Response:
         try:
-            client = await throttle.admit()  # a guesser waits before its key is looked at
+            client = throttle.admit()  # a guesser waits before its key is looked at
         except AuthThrottled as throttled:
             response = page(login.substitute(error=LOGIN_THROTTLED), status=429)
             response.headers["Retry-After"] = str(throttled.retry_after)
