@@ -1,7 +1,9 @@
 """Baseline: a bare quart-trio app on hypercorn serving one fixed JSON body.
 
 Usage: python bench/bare_app.py --port PORT --body FILE
-The hypercorn settings match the real server's (no access or error log).
+GET /session returns the body; POST /session reads the request body first and
+returns the same bytes (the ceiling for the server's POSTs). The hypercorn
+settings match the real server's (no access or error log).
 """
 
 from __future__ import annotations
@@ -13,16 +15,22 @@ from pathlib import Path
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
 
 
 def create_app(body: bytes) -> QuartTrio:
-    """One GET route returning `body` as application/json."""
+    """GET and POST /session returning `body` as application/json; the POST reads
+    the request body, as every real POST must."""
     app = QuartTrio("bare")
 
     @app.get("/session")
     async def session() -> Response:
+        return Response(body, content_type="application/json")
+
+    @app.post("/session")
+    async def session_post() -> Response:
+        await request.get_data()
         return Response(body, content_type="application/json")
 
     return app
