@@ -82,7 +82,10 @@ WEBHOOK_DELIVERIES = Counter(
     "acs_webhook_deliveries", "Webhook delivery attempts.", ["event", "outcome"]
 )
 OUTBOX = Gauge(
-    "acs_webhook_outbox_events", "Outbox events by state.", ["state"], multiprocess_mode="max"
+    "acs_webhook_outbox_events",
+    "Outbox events: pending (not delivered yet, in flight included) and dead.",
+    ["state"],
+    multiprocess_mode="max",
 )
 IDEMPOTENCY = Counter("acs_idempotency", "Idempotent requests by result.", ["result"])
 RATE_LIMITED = Counter("acs_rate_limited", "Requests refused by the rate limit.")

@@ -211,7 +211,7 @@ class Settings:
     mailbox_size: int = 256
     ask_timeout_seconds: float = 30.0
     payment_timeout_seconds: float = 20.0
-    actor_idle_seconds: float = 300.0
+    actor_idle_seconds: float = 30.0
     session_ttl_seconds: int = 3600
     expiry_sweep_seconds: float = 5.0
     catalog_file: Path = DEFAULT_CATALOG
@@ -313,7 +313,7 @@ class Settings:
             mailbox_size=_int(env, "MAILBOX_SIZE", 256, minimum=1),
             ask_timeout_seconds=_float(env, "ASK_TIMEOUT_SECONDS", 30.0),
             payment_timeout_seconds=_float(env, "PAYMENT_TIMEOUT_SECONDS", 20.0),
-            actor_idle_seconds=_float(env, "ACTOR_IDLE_SECONDS", 300.0),
+            actor_idle_seconds=_float(env, "ACTOR_IDLE_SECONDS", 30.0),
             session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, minimum=1),
             expiry_sweep_seconds=_float(env, "EXPIRY_SWEEP_SECONDS", 5.0),
             catalog_file=Path(env.get("CATALOG_FILE") or DEFAULT_CATALOG),

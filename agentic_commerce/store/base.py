@@ -285,7 +285,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def outbox_counts(self) -> dict[str, int]:
-        """Number of events per state."""
+        """Number of events per state (exact: it may read every undelivered event)."""
+
+    @abc.abstractmethod
+    async def outbox_backlog(self) -> tuple[int, int]:
+        """(undelivered, dead) events, cheaply whatever the backlog (for gauges):
+        undelivered counts pending and in-flight events (on Redis also, for a while,
+        the index intent of a commit that did not happen)."""
 
     @abc.abstractmethod
     async def release_orphan_holds(self, older_than: datetime) -> int:

@@ -255,6 +255,10 @@ class MemoryStore(Store):
     async def outbox_counts(self) -> dict[str, int]:
         return dict(Counter(e.state for e in self._events.values()))
 
+    async def outbox_backlog(self) -> tuple[int, int]:
+        counts = await self.outbox_counts()
+        return counts.get("pending", 0) + counts.get("in_flight", 0), counts.get("dead", 0)
+
     async def release_orphan_holds(self, older_than: datetime) -> int:
         cutoff = older_than.timestamp()
         orphans = [

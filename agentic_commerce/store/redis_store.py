@@ -928,6 +928,21 @@ class RedisStore(Store):
 
         return await self._call(job)
 
+    async def outbox_backlog(self) -> tuple[int, int]:
+        """Two ZCARDs in one round trip. The live index may still hold a finished event
+        for a moment (until a scan files it), which a gauge can bear."""
+
+        def job(r: Client) -> tuple[int, int]:
+            live, dead = (
+                r.pipeline(transaction=False)
+                .zcard(OUTBOX_LIVE)
+                .zcard(OUTBOX_SETS["dead"])
+                .execute()
+            )
+            return int(live), int(dead)
+
+        return await self._call(job)
+
     def _scan(
         self, r: Client, *, index: str, state: str | None, limit: int | None
     ) -> list[OutboxEvent]:

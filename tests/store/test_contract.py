@@ -677,6 +677,7 @@ def test_events_are_listed_and_counted_by_state(store: Store) -> None:
     run(store.save_event(replace(claimed[delivered], state="delivered", lease_until=None)))
     run(store.save_event(replace(claimed[dead], state="dead", lease_until=None)))
     assert run(store.outbox_counts()) == {"pending": 1, "in_flight": 1, "delivered": 1, "dead": 1}
+    assert run(store.outbox_backlog()) == (2, 1)
     assert [e.id for e in run(store.list_events(None))] == [f"evt_{n}" for n in range(4)]
     assert [e.id for e in run(store.list_events(None, limit=2))] == ["evt_0", "evt_1"]
     assert [e.id for e in run(store.list_events("delivered"))] == [delivered]
