@@ -1,11 +1,18 @@
 """Which instance runs a session's actor: one live actor per session, cluster-wide.
 
 An instance runs a session's actor only while it holds the session's lease in
-the store (`LEASE_TTL_SECONDS`). The keeper renews the leases of the sessions
-that live here, releases those that passivated, re-announces this instance
-(its id is fresh at every start, with its internal URL) and stops any actor
-whose lease was lost. Leases only route requests; correctness rests on the
-commit's version check, so a stale owner can never overwrite a newer state.
+the store. A lease names its instance and is only as good as that instance's
+registration, which the keeper renews every third of `LEASE_TTL_SECONDS` (its
+id is fresh at every start, with its internal URL): an instance that stops
+renewing is gone for everyone one TTL later, and its leases are taken over at
+once. So leases themselves are held long (`LEASE_HOLD_TTLS` TTLs) and renewed
+only every half of that: the keeper's work does not grow with the number of
+live sessions. It also releases the leases of sessions that passivated, and
+stops any actor whose lease was lost. An instance whose registration lapsed
+(it was cut off from the store for a TTL) may have lost any of its leases: it
+stops all its session actors, which come back on demand. Leases only route
+requests; correctness rests on the commit's version check, so a stale owner can
+never overwrite a newer state.
 
 With no instance URL (one process, or the memory store) every session is local.
 Such a lone instance on Redis keeps its actors' state cached, and nobody can
@@ -30,12 +37,13 @@ import trio
 
 from agentic_commerce.actors.registry import ActorRegistry
 from agentic_commerce.domain.errors import RequestRejected, unavailable
-from agentic_commerce.store.base import Member, Store, StoreError, StoreUnavailable
+from agentic_commerce.store.base import Joined, Member, Store, StoreError, StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.ownership")
 TAKEOVER_POLL_FRACTION = 10  # poll a lapsing lease this many times per TTL
 TAKEOVER_WAIT_TTLS = 1.2  # a silent owner's lease lapses within one TTL of its last renewal
 JOIN_WAIT_TTLS = 1.5  # a crashed predecessor's registration lapses within one TTL
+LEASE_HOLD_TTLS = 60  # a lease lasts this many TTLs, renewed after half of it
 STORE_RETRY_SECONDS = 0.5
 
 
@@ -88,7 +96,13 @@ class Ownership:
         self.instance_id = instance_id or new_instance_id()
         self.member = Member(self.instance_id, url)
         self.fenced = False
-        self._held: set[str] = set()
+        self._held: dict[str, float] = {}  # session id: when its lease was last written
+        self._joined = False
+
+    @property
+    def hold(self) -> float:
+        """How long a lease lasts in the store."""
+        return LEASE_HOLD_TTLS * self.ttl
 
     @property
     def clustered(self) -> bool:
@@ -104,18 +118,21 @@ class Ownership:
         if not self.clustered or session_id in self._held:
             return None
         for _ in range(2):  # a lost take-over race means someone else now holds it
-            owner = await self.store.acquire_lease(session_id, self.instance_id, self.ttl)
+            owner = await self.store.acquire_lease(session_id, self.instance_id, self.hold)
             if owner is None:
-                self._held.add(session_id)
+                self._hold(session_id)
                 return None
             url = await self.store.instance_url(owner)
             if url is not None and url != self.url:
                 return url
-            if await self.store.take_over_lease(session_id, self.instance_id, owner, self.ttl):
+            if await self.store.take_over_lease(session_id, self.instance_id, owner, self.hold):
                 log.info("lease_taken_over", session_id=session_id, previous=owner)
-                self._held.add(session_id)
+                self._hold(session_id)
                 return None
         return await self.store.instance_url(owner) if owner else None
+
+    def _hold(self, session_id: str) -> None:
+        self._held[session_id] = trio.current_time()
 
     async def may_sweep(self, ttl: float) -> bool:
         """One instance at a time sweeps the expiry index (a lock in the store)."""
@@ -126,23 +143,29 @@ class Ownership:
         return await self.store.acquire_lock("expiry-sweep", self.instance_id, ttl)
 
     async def take_over(self, session_id: str, silent_url: str) -> TakeOver:
-        """The owner at `silent_url` did not answer: wait (at most two TTLs) for its
-        lease to lapse and take it. TAKEN when this instance now holds the lease;
-        MOVED when another instance took it first (ask that one: its lease is
-        renewed, so waiting here would only time out); TIMED_OUT otherwise (about
-        one TTL: the caller answers 503 with Retry-After)."""
+        """The owner at `silent_url` did not answer: wait (about one TTL at most) for
+        its registration to lapse and take its lease. TAKEN when this instance now
+        holds the lease; MOVED when another instance took it first (ask that one);
+        TIMED_OUT otherwise (the owner still renews its registration: the caller
+        answers 503 with Retry-After)."""
         silent: str | None = None
         with trio.move_on_after(TAKEOVER_WAIT_TTLS * self.ttl):
             while True:
-                owner = await self.store.acquire_lease(session_id, self.instance_id, self.ttl)
+                owner = await self.store.acquire_lease(session_id, self.instance_id, self.hold)
                 if owner is None:
-                    self._held.add(session_id)
+                    self._hold(session_id)
                     log.info("lease_taken_over", session_id=session_id, reason="owner_silent")
                     return TakeOver.TAKEN
                 silent = silent or owner
                 url = await self.store.instance_url(owner)
                 if owner != silent or (url is not None and url != silent_url):
                     return TakeOver.MOVED
+                if url is None and await self.store.take_over_lease(
+                    session_id, self.instance_id, owner, self.hold
+                ):  # its registration lapsed: it is gone
+                    self._hold(session_id)
+                    log.info("lease_taken_over", session_id=session_id, reason="owner_gone")
+                    return TakeOver.TAKEN
                 await trio.sleep(self.ttl / TAKEOVER_POLL_FRACTION)
         return TakeOver.TIMED_OUT
 
@@ -162,7 +185,8 @@ class Ownership:
                 deadline = trio.current_time() + JOIN_WAIT_TTLS * self.ttl
                 await trio.sleep(STORE_RETRY_SECONDS)
                 continue
-            if other is None:
+            if isinstance(other, Joined):
+                self._joined = True
                 return
             if trio.current_time() >= deadline:
                 raise JoinRefused(refusal(self.member, other))
@@ -192,25 +216,33 @@ class Ownership:
             await trio.sleep(self.ttl / 3)
 
     async def _round(self) -> None:
-        other = await self.store.join(self.member, self.ttl)
-        if other is not None:
-            self._fence(other)
+        joined = await self.store.join(self.member, self.ttl)
+        if not isinstance(joined, Joined):
+            self._fence(joined)
             return
         if self.fenced:
             log.warning("instance_unfenced")
             self.fenced = False
+        if joined is Joined.NEW and self._joined:  # it lapsed: others may hold our leases
+            log.warning("registration_lapsed", live_sessions=len(self._held))
+            self._drop_all()
+        self._joined = True
         if not self.clustered:
             return
-        live = set(self.sessions.live())
-        for session_id in self._held - live:  # passivated or stopped: let others have it
-            self._held.discard(session_id)
+        live = self.sessions.live()
+        for session_id in [s for s in self._held if s not in live]:  # passivated or stopped
+            del self._held[session_id]
             await self.store.release_lease(session_id, self.instance_id)
-        for session_id in await self.store.renew_leases(
-            self.instance_id, sorted(self._held), self.ttl
-        ):
-            self._held.discard(session_id)
-            self.sessions.stop(session_id)
-            log.warning("lease_lost", session_id=session_id)
+        due = trio.current_time() - self.hold / 2
+        renewing = sorted(s for s, written in self._held.items() if written <= due)
+        lost = set(await self.store.renew_leases(self.instance_id, renewing, self.hold))
+        for session_id in renewing:
+            if session_id in lost:
+                del self._held[session_id]
+                self.sessions.stop(session_id)
+                log.warning("lease_lost", session_id=session_id)
+            else:
+                self._hold(session_id)
 
     def _fence(self, other: str) -> None:
         """Another instance registered while this one could not renew: its cached
@@ -218,6 +250,10 @@ class Ownership:
         if not self.fenced:
             log.error("instance_fenced", other=other, detail=refusal(self.member, other))
         self.fenced = True
+        self._drop_all()
+
+    def _drop_all(self) -> None:
+        """Stop every session actor here (they come back on demand)."""
         self._held.clear()
         for session_id in list(self.sessions.live()):
             self.sessions.stop(session_id)

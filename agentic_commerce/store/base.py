@@ -130,6 +130,11 @@ class StockLevel:
         return self.on_hand - self.reserved
 
 
+class Joined(enum.Enum):
+    NEW = "new"
+    RENEWED = "renewed"
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """An instance registered on the store: `lone` when it runs without an
@@ -325,19 +330,21 @@ class Store(abc.ABC):
     async def release_lease(self, session_id: str, instance_id: str) -> None:
         return None
 
-    async def join(self, member: Member, ttl: float) -> str | None:
+    async def join(self, member: Member, ttl: float) -> Joined | str:
         """Register (or renew) a live instance for `ttl` seconds, with its internal URL
-        when it has one; None once registered, else the registered member that
+        when it has one: NEW when it was not registered (first, or after its
+        registration lapsed), RENEWED when it was; else the registered member that
         forbids it: a lone instance shares the store with nobody, and nobody joins
         while a lone one is registered. A single-process store has no one to meet."""
-        return None
+        return Joined.RENEWED
 
     async def leave(self, member: Member) -> None:
         """Unregister at a clean stop, so a restart need not wait for the TTL."""
         return None
 
     async def instance_url(self, instance_id: str) -> str | None:
-        """Where a registered instance takes forwarded requests; None when it is gone."""
+        """Where a registered instance takes forwarded requests; None when it is gone
+        (its registration lapsed: one TTL after its last renewal)."""
         return None
 
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:

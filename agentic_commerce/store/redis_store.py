@@ -101,6 +101,7 @@ from agentic_commerce.store.base import (
     Claim,
     Commit,
     IdempotencyRecord,
+    Joined,
     Member,
     OutboxEvent,
     StockLevel,
@@ -408,8 +409,9 @@ return 0
 INSTANCE_JOIN = Script("""
 -- KEYS: members (a sorted set: member name -> lapse time, ms of Redis' clock).
 -- ARGV: member ('lone:<id>' or 'shared:<id>'), ttl ms.
--- Returns '' once registered, else the live member that forbids it: a lone member
--- shares the store with nobody, and nobody joins while a lone one is live.
+-- Returns 1 once registered anew, 2 once renewed (it was still registered), else
+-- the live member that forbids it: a lone member shares the store with nobody, and
+-- nobody joins while a lone one is live.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -417,8 +419,7 @@ local lone = string.sub(ARGV[1], 1, 5) == 'lone:'
 for _, other in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if other ~= ARGV[1] and (lone or string.sub(other, 1, 5) == 'lone:') then return other end
 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-return ''
+return 2 - redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 """)
 LEASE_ACQUIRE = Script("""
 -- KEYS: lease. ARGV: instance, ttl ms. Returns '' when the caller holds it, else the holder.
@@ -798,14 +799,14 @@ class RedisStore(Store):
         args = [instance_id, "", "0"]
         await self._call(lambda r: LEASE_CAS(r, [_lease_key(session_id)], args))
 
-    async def join(self, member: Member, ttl: float) -> str | None:
-        def job(r: Client) -> str | None:
-            refused = INSTANCE_JOIN(r, [MEMBERS_KEY], [member.name, _ms(ttl)])
-            if refused:
-                return _text(refused)
-            if member.url is not None:
-                r.set(f"acs:instance:{member.instance_id}", member.url, px=_ms(3 * ttl))
-            return None
+    async def join(self, member: Member, ttl: float) -> Joined | str:
+        def job(r: Client) -> Joined | str:
+            joined = INSTANCE_JOIN(r, [MEMBERS_KEY], [member.name, _ms(ttl)])
+            if isinstance(joined, bytes | str):
+                return _text(joined)
+            if member.url is not None:  # lapses with the registration: gone means dead
+                r.set(f"acs:instance:{member.instance_id}", member.url, px=_ms(ttl))
+            return Joined.NEW if joined == 1 else Joined.RENEWED
 
         return await self._call(job)
 

@@ -34,6 +34,7 @@ from agentic_commerce.store.base import (
     Claim,
     Commit,
     IdempotencyRecord,
+    Joined,
     Member,
     OutboxEvent,
     Store,
@@ -255,17 +256,19 @@ def test_idempotency_claims_are_renewed_by_their_holder_only(store: Store) -> No
 def test_a_lone_member_shares_the_store_with_nobody(store: Store) -> None:
     lone, shared, other = Member("i1", None), Member("i2", "http://b"), Member("i3", "http://c")
     if not store.durable:  # one process: nobody to meet
-        assert run(store.join(lone, 30)) is None and run(store.join(shared, 30)) is None
+        assert run(store.join(lone, 30)) is Joined.RENEWED
+        assert run(store.join(shared, 30)) is Joined.RENEWED
         return
-    assert run(store.join(shared, 30)) is None
-    assert run(store.join(other, 30)) is None  # instances with URLs work together
+    assert run(store.join(shared, 30)) is Joined.NEW
+    assert run(store.join(other, 30)) is Joined.NEW  # instances with URLs work together
+    assert run(store.join(shared, 30)) is Joined.RENEWED
     assert run(store.instance_url("i2")) == "http://b"
     assert run(store.join(lone, 30)) in ("shared:i2", "shared:i3")
     run(store.leave(shared))
     run(store.leave(other))
     assert run(store.instance_url("i2")) is None
-    assert run(store.join(lone, 30)) is None
-    assert run(store.join(lone, 30)) is None  # renewing
+    assert run(store.join(lone, 30)) is Joined.NEW
+    assert run(store.join(lone, 30)) is Joined.RENEWED
     assert run(store.join(shared, 30)) == "lone:i1"
     assert run(store.join(Member("i4", None), 30)) == "lone:i1"
 
