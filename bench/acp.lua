@@ -1,9 +1,11 @@
 -- wrk script for bench/run.py: ACP requests with a JSON summary from done().
 --
--- usage: wrk -s bench/acp.lua URL -- PREFIX API_KEY API_VERSION [BODY ...]
+-- usage: wrk -s bench/acp.lua URL -- PREFIX API_KEY API_VERSION [PATHS=/a,/b,...] [BODY ...]
 -- With no BODY the request is a GET of the URL's path. With bodies it is a POST
 -- cycling through them (request n sends body n mod count), each with a unique
--- Idempotency-Key "PREFIX-<thread>-<n>". Responses outside 2xx are counted.
+-- Idempotency-Key "PREFIX-<thread>-<n>". PATHS: the requests cycle through these
+-- paths instead of the URL's (many sessions rather than one). Responses outside
+-- 2xx are counted.
 
 local threads = {}
 local thread_count = 0
@@ -18,7 +20,7 @@ end
 non2xx = 0
 first_bad = 0
 local n = 0
-local prefix, bodies, headers
+local prefix, bodies, headers, paths
 
 function init(args)
   prefix = args[1]
@@ -27,7 +29,15 @@ function init(args)
     ["API-Version"] = args[3],
   }
   bodies = {}
-  for i = 4, #args do
+  paths = {}
+  local first = 4
+  if args[4] and string.sub(args[4], 1, 6) == "PATHS=" then
+    for path in string.gmatch(string.sub(args[4], 7), "[^,]+") do
+      table.insert(paths, path)
+    end
+    first = 5
+  end
+  for i = first, #args do
     table.insert(bodies, args[i])
   end
   if #bodies > 0 then
@@ -37,11 +47,15 @@ end
 
 function request()
   n = n + 1
+  local path = wrk.path
+  if #paths > 0 then
+    path = paths[((n * 2 + tid) % #paths) + 1]
+  end
   if #bodies == 0 then
-    return wrk.format("GET", wrk.path, headers)
+    return wrk.format("GET", path, headers)
   end
   headers["Idempotency-Key"] = string.format("%s-%d-%d", prefix, tid, n)
-  return wrk.format("POST", wrk.path, headers, bodies[(n % #bodies) + 1])
+  return wrk.format("POST", path, headers, bodies[(n % #bodies) + 1])
 end
 
 function response(status, hdrs, body)

@@ -51,10 +51,14 @@ RESULTS_FILE = BENCH / "results" / "latest.json"
 TEMPLATE_CATALOG = ROOT / "agentic_commerce" / "config" / "catalog.json"
 
 STORES = ("memory", "redis")
-ENDPOINTS = ("GET", "update", "create")
+# "update": each request to one of UPDATE_SESSIONS sessions, about one per connection, as
+# agents updating their own checkouts; "update 1 session": all 50 connections on one
+# session, whose actor takes one write at a time (it measures that session's commit latency).
+ENDPOINTS = ("GET", "update", "update 1 session", "create")
+UPDATE_SESSIONS = 50
 BARE = "bare"
 WORKERS = "workers"
-CEILING = {"GET": "GET", "update": "POST", "create": "POST"}  # the bare route to compare with
+CEILING = {"GET": "GET", "update": "POST", "update 1 session": "POST", "create": "POST"}
 
 API_KEY = "api_key_demo_123"
 API_VERSION = "2026-04-17"
@@ -115,6 +119,7 @@ class Target:
     endpoint: str  # bare: GET | POST; servers: GET | update | create
     url: str
     bodies: tuple[dict[str, Any], ...]  # POST bodies, cycled (none: GET)
+    paths: tuple[str, ...] = ()  # paths cycled instead of the URL's (none: the URL's)
 
     @property
     def name(self) -> str:
@@ -760,6 +765,7 @@ def wrk(binary: str, target: Target, seconds: int) -> dict[str, Any]:
         prefix,
         API_KEY,
         API_VERSION,
+        *([f"PATHS={','.join(target.paths)}"] if target.paths else []),
         *(json.dumps(b) for b in target.bodies),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False)
@@ -1002,31 +1008,36 @@ class Outcome:
     rss: dict[str, RssResult]
 
 
-def targets_for(servers: dict[str, Server], ids: dict[str, str], bare: str) -> list[Target]:
+def targets_for(
+    servers: dict[str, Server], ids: dict[str, tuple[str, ...]], bare: str
+) -> list[Target]:
     """Every wrk target of a round, grouped by endpoint so comparable runs sit together."""
     targets = [Target(BARE, "GET", bare, ())]
     for name, server in servers.items():
-        targets.append(Target(name, "GET", f"{server.base}/checkout_sessions/{ids[name]}", ()))
+        url = f"{server.base}/checkout_sessions/{ids[name][0]}"
+        targets.append(Target(name, "GET", url, ()))
     targets.append(Target(BARE, "POST", bare, UPDATE_BODIES))
     for name, server in servers.items():
-        if name != WORKERS:  # forwarded writes to one session are not what --workers is about
-            url = f"{server.base}/checkout_sessions/{ids[name + ' update']}"
-            targets.append(Target(name, "update", url, UPDATE_BODIES))
+        if name != WORKERS:  # forwarded writes are not what --workers is about
+            paths = tuple(f"/checkout_sessions/{sid}" for sid in ids[name + " update"])
+            url = f"{server.base}{paths[0]}"
+            targets.append(Target(name, "update", url, UPDATE_BODIES, paths))
+            targets.append(Target(name, "update 1 session", url, UPDATE_BODIES))
     for name, server in servers.items():
         targets.append(Target(name, "create", f"{server.base}/checkout_sessions", (CREATE_BODY,)))
     return targets
 
 
-def prepare(servers: dict[str, Server]) -> tuple[dict[str, str], bytes]:
+def prepare(servers: dict[str, Server]) -> tuple[dict[str, tuple[str, ...]], bytes]:
     """Sessions to GET and update on each server; the bytes of one GET response."""
-    ids: dict[str, str] = {}
+    ids: dict[str, tuple[str, ...]] = {}
     body = b""
     for name, server in servers.items():
         client = Lean(server.base)
         try:
-            ids[name] = ready_session(client)
-            ids[f"{name} update"] = ready_session(client)
-            body = body or session_bytes(client, ids[name])
+            ids[name] = (ready_session(client),)
+            ids[f"{name} update"] = tuple(ready_session(client) for _ in range(UPDATE_SESSIONS))
+            body = body or session_bytes(client, ids[name][0])
         finally:
             client.close()
     return ids, body
