@@ -84,12 +84,17 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: Sess
         who, _ = await gate.enter()
         activation = sessions.lookup(known(session_id))
         reply: SessionView | bytes | None
-        if activation is None:  # not live here: the committed state, never forwarded
+        if activation is None and gateway.ownership.clustered:
+            # Not live here, and perhaps elsewhere: the committed state, never forwarded.
             reply = await committed_view(system.session_deps, session_id, who.merchant_id)
+        elif activation is None:
+            # One process owns every session: wake its actor (one load), so the next
+            # reads are its snapshot, with no store call and the rendered bytes cached.
+            reply = None
         else:
             now = system.clock.now()
             reply = fresh_snapshot(activation.actor, who.merchant_id, now)
-        if reply is None:  # live here with an expiry to apply: its actor commits it
+        if reply is None:  # to wake, or live with an expiry to apply (its actor commits it)
             call = Call("get", who.codec.version, who.merchant_id)
             reply = await gateway.call(session_id, call, who.codec, None)
         return Response(render(system.versions, who, reply), 200, content_type=JSON_TYPE)

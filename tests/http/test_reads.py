@@ -1,5 +1,11 @@
-"""A GET where the session's actor is not live here reads the committed state from
-the store: it activates no actor, and an expiry nobody has committed yet is shown."""
+"""GETs of a session whose actor is not live here.
+
+On an instance that shares the store with others (it has an instance URL), the
+committed state is read from the store: no actor is activated (another instance
+may run it) and an expiry nobody has committed yet is shown, not written. On a
+lone instance, which owns every session, the read wakes the actor: one load, and
+the reads after it are the actor's snapshot, with no store call.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ pytestmark = pytest.mark.parametrize("version", VERSIONS)
 
 async def committed_only(acp: AcpClient, system: ActorSystem, version: str) -> str:
     """A session committed in the store with no actor live here (as when another
-    instance runs it): created, then its actor stopped for good."""
+    instance runs it, or it passivated): created, then its actor stopped for good."""
     body = create_body(version, **address_update(version))
     session_id = str((await acp.using(version).create(body)).body["id"])
     system.sessions.stop(session_id)
@@ -27,7 +33,26 @@ async def committed_only(acp: AcpClient, system: ActorSystem, version: str) -> s
     return session_id
 
 
-async def test_a_read_activates_no_actor(acp: AcpClient, system: ActorSystem, version: str) -> None:
+def sharing(system: ActorSystem) -> None:
+    """This instance as one of several (it has an instance URL; nobody else runs)."""
+    system.ownership.url = "http://127.0.0.1:9"
+
+
+async def expire_in_store(system: ActorSystem, session_id: str) -> None:
+    stored = await system.store.load_session(session_id)
+    assert stored is not None
+    past = replace(stored, expires_at=stored.created_at - timedelta(seconds=1))
+    await system.store.commit(Commit(past, stored.version))
+
+
+def expired(version: str) -> str:
+    return "expired" if "expired" in BY_VERSION[version].statuses else "canceled"
+
+
+async def test_a_shared_instance_reads_the_store_and_activates_no_actor(
+    acp: AcpClient, system: ActorSystem, version: str
+) -> None:
+    sharing(system)
     session_id = await committed_only(acp, system, version)
     seen = await acp.using(version).get(session_id)
     assert (seen.status, seen.body["status"]) == (200, "ready_for_payment")
@@ -35,16 +60,45 @@ async def test_a_read_activates_no_actor(acp: AcpClient, system: ActorSystem, ve
     assert (await acp.using(version).get("cs_nobody_made_this")).status == 404
 
 
-async def test_an_expiry_not_yet_committed_is_shown(
+async def test_a_shared_instance_shows_an_expiry_not_yet_committed(
+    acp: AcpClient, system: ActorSystem, version: str
+) -> None:
+    sharing(system)
+    session_id = await committed_only(acp, system, version)
+    await expire_in_store(system, session_id)
+    seen = await acp.using(version).get(session_id)
+    assert seen.body["status"] == expired(version)
+    still = await system.store.load_session(session_id)
+    assert still is not None and still.status.value == "ready_for_payment"  # shown, not written
+
+
+async def test_a_lone_instance_wakes_the_actor_and_then_reads_its_snapshot(
     acp: AcpClient, system: ActorSystem, version: str
 ) -> None:
     session_id = await committed_only(acp, system, version)
-    stored = await system.store.load_session(session_id)
-    assert stored is not None
-    past = replace(stored, expires_at=stored.created_at - timedelta(seconds=1))
-    await system.store.commit(Commit(past, stored.version))
     seen = await acp.using(version).get(session_id)
-    shown = "expired" if "expired" in BY_VERSION[version].statuses else "canceled"
-    assert seen.body["status"] == shown
-    still = await system.store.load_session(session_id)
-    assert still is not None and still.status.value == "ready_for_payment"  # shown, not written
+    assert (seen.status, seen.body["status"]) == (200, "ready_for_payment")
+    assert system.sessions.lookup(session_id) is not None
+    load = system.store.load_session
+
+    async def no_load(sid: str) -> None:
+        raise AssertionError(f"{sid} was loaded again")
+
+    system.store.load_session = no_load  # type: ignore[method-assign]
+    try:
+        again = await acp.using(version).get(session_id)
+    finally:
+        system.store.load_session = load  # type: ignore[method-assign]
+    assert again.body == seen.body
+    assert (await acp.using(version).get("cs_nobody_made_this")).status == 404
+
+
+async def test_a_lone_instance_expires_a_due_session_on_the_read(
+    acp: AcpClient, system: ActorSystem, version: str
+) -> None:
+    session_id = await committed_only(acp, system, version)
+    await expire_in_store(system, session_id)
+    seen = await acp.using(version).get(session_id)
+    assert seen.body["status"] == expired(version)
+    stored = await system.store.load_session(session_id)
+    assert stored is not None and stored.status.value == "expired"  # its actor committed it
