@@ -37,6 +37,7 @@ import trio
 
 from agentic_commerce.actors.registry import ActorRegistry
 from agentic_commerce.domain.errors import RequestRejected, unavailable
+from agentic_commerce.domain.model import Session
 from agentic_commerce.store.base import Joined, Member, Store, StoreError, StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.ownership")
@@ -68,6 +69,13 @@ def fenced() -> RequestRejected:
     return unavailable(
         "instance_fenced", "This instance lost its registration on the store; retry shortly."
     )
+
+
+class Owned(enum.Enum):
+    OWNED = "owned"
+
+
+OWNED = Owned.OWNED
 
 
 class TakeOver(enum.Enum):
@@ -130,6 +138,20 @@ class Ownership:
                 self._hold(session_id)
                 return None
         return await self.store.instance_url(owner) if owner else None
+
+    async def read_or_own(self, session_id: str) -> Session | Owned | None:
+        """For a GET of a session not live here, in one store round trip: OWNED when
+        this instance may run its actor (nobody else does: it now holds the lease),
+        else the committed session (None: there is none) to show as it is."""
+        if self.fenced:
+            raise fenced()
+        if session_id in self._held:
+            return OWNED
+        owned, session = await self.store.lease_or_load(session_id, self.instance_id, self.hold)
+        if owned:
+            self._hold(session_id)
+            return OWNED
+        return session
 
     def _hold(self, session_id: str) -> None:
         self._held[session_id] = trio.current_time()

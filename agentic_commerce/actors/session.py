@@ -228,12 +228,11 @@ def fresh_snapshot(actor: Actor | None, merchant_id: str, now: datetime) -> Sess
     return view
 
 
-async def committed_view(deps: SessionDeps, session_id: str, merchant_id: str) -> SessionView:
-    """A session read from the store, for a GET whose actor is not live here: no
-    actor is activated and nothing is forwarded to the instance that runs it (one
-    store round trip; the store holds every answered change). An expiry not yet
-    committed by its actor or the sweeper is applied to what is shown."""
-    session = await deps.store.load_session(session_id)
+def committed_view(deps: SessionDeps, session: Session | None, merchant_id: str) -> SessionView:
+    """A session as read from the store, for a GET whose actor runs elsewhere (or
+    nowhere): nothing is activated or forwarded to the instance that runs it (the
+    store holds every answered change). An expiry not yet committed by its actor or
+    the sweeper is applied to what is shown."""
     if session is None or session.merchant_id != merchant_id:
         raise not_found()
     now = deps.clock.now()

@@ -9,6 +9,7 @@ from functools import partial
 
 from quart import Quart, Response, request
 
+from agentic_commerce.actors.ownership import OWNED
 from agentic_commerce.actors.session import (
     SESSION_EXISTS,
     committed_view,
@@ -49,6 +50,7 @@ def render(
 
 def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: SessionGateway) -> None:
     sessions = system.sessions
+    deps = system.session_deps
 
     def known(session_id: str) -> str:
         if not SESSION_ID.match(session_id):
@@ -85,8 +87,10 @@ def register_checkout(app: Quart, system: ActorSystem, gate: Gate, gateway: Sess
         activation = sessions.lookup(known(session_id))
         reply: SessionView | bytes | None
         if activation is None and gateway.ownership.clustered:
-            # Not live here, and perhaps elsewhere: the committed state, never forwarded.
-            reply = await committed_view(system.session_deps, session_id, who.merchant_id)
+            # Not live here: the committed state, never forwarded; unless nobody runs
+            # it (this instance took its lease in the same round trip): then wake it.
+            found = await gateway.ownership.read_or_own(session_id)
+            reply = None if found is OWNED else committed_view(deps, found, who.merchant_id)
         elif activation is None:
             # One process owns every session: wake its actor (one load), so the next
             # reads are its snapshot, with no store call and the rendered bytes cached.

@@ -314,6 +314,16 @@ class Store(abc.ABC):
         else the id of the instance that does."""
         return None
 
+    async def lease_or_load(
+        self, session_id: str, instance_id: str, ttl: float
+    ) -> tuple[bool, Session | None]:
+        """For a read: (True, None) when `instance_id` holds the session's lease now
+        (it was free, or its own), else (False, the committed session or None), in
+        one step (on Redis one round trip: the lease and the session share a slot)."""
+        if await self.acquire_lease(session_id, instance_id, ttl) is None:
+            return True, None
+        return False, await self.load_session(session_id)
+
     async def take_over_lease(
         self, session_id: str, instance_id: str, previous: str, ttl: float
     ) -> bool:

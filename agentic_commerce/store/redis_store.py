@@ -430,6 +430,17 @@ if not holder or holder == ARGV[1] then
 end
 return holder
 """)
+LEASE_OR_LOAD = Script("""
+-- KEYS: lease, session (one slot). ARGV: instance, ttl ms.
+-- {} when the caller holds the lease now (it was free or the caller's), else {doc}
+-- (false when there is no session).
+local holder = redis.call('GET', KEYS[1])
+if not holder or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {}
+end
+return {redis.call('HGET', KEYS[2], 'doc')}
+""")
 LEASE_CAS = Script("""
 -- KEYS: lease. ARGV: expected holder ('' = none), new holder ('' = delete), ttl ms.
 local holder = redis.call('GET', KEYS[1]) or ''
@@ -776,6 +787,16 @@ class RedisStore(Store):
         holder = await self._call(lambda r: LEASE_ACQUIRE(r, [_lease_key(session_id)], args))
         text = holder.decode() if isinstance(holder, bytes) else str(holder)
         return text or None
+
+    async def lease_or_load(
+        self, session_id: str, instance_id: str, ttl: float
+    ) -> tuple[bool, Session | None]:
+        keys = [_lease_key(session_id), _session_keys(session_id)[0]]
+        args = [instance_id, _ms(ttl)]
+        reply = await self._call(lambda r: LEASE_OR_LOAD(r, keys, args))
+        if not reply:
+            return True, None
+        return False, None if reply[0] is None else decode(Session, reply[0])
 
     async def take_over_lease(
         self, session_id: str, instance_id: str, previous: str, ttl: float

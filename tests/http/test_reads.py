@@ -1,10 +1,11 @@
 """GETs of a session whose actor is not live here.
 
-On an instance that shares the store with others (it has an instance URL), the
-committed state is read from the store: no actor is activated (another instance
-may run it) and an expiry nobody has committed yet is shown, not written. On a
-lone instance, which owns every session, the read wakes the actor: one load, and
-the reads after it are the actor's snapshot, with no store call.
+On an instance that shares the store with others (it has an instance URL), a
+session another instance runs is read from the store: no actor is activated and
+an expiry nobody has committed yet is shown, not written; a session nobody runs
+is taken (its lease, in the same round trip) and its actor woken. On a lone
+instance, which owns every session, the read wakes the actor. Once woken, the
+reads are the actor's snapshot, with no store call.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ async def committed_only(acp: AcpClient, system: ActorSystem, version: str) -> s
     return session_id
 
 
-def sharing(system: ActorSystem) -> None:
-    """This instance as one of several (it has an instance URL; nobody else runs)."""
+async def run_elsewhere(system: ActorSystem, session_id: str) -> None:
+    """This instance as one of several (it has an instance URL), and the session's
+    actor as running on another one (which holds its lease)."""
     system.ownership.url = "http://127.0.0.1:9"
+    assert await system.store.acquire_lease(session_id, "elsewhere", 60) is None
 
 
 async def expire_in_store(system: ActorSystem, session_id: str) -> None:
@@ -49,22 +52,24 @@ def expired(version: str) -> str:
     return "expired" if "expired" in BY_VERSION[version].statuses else "canceled"
 
 
+@pytest.mark.parametrize("store_kind", ["redis"])  # only Redis is shared
 async def test_a_shared_instance_reads_the_store_and_activates_no_actor(
-    acp: AcpClient, system: ActorSystem, version: str
+    acp: AcpClient, system: ActorSystem, version: str, store_kind: str
 ) -> None:
-    sharing(system)
     session_id = await committed_only(acp, system, version)
+    await run_elsewhere(system, session_id)
     seen = await acp.using(version).get(session_id)
     assert (seen.status, seen.body["status"]) == (200, "ready_for_payment")
     assert system.sessions.lookup(session_id) is None
     assert (await acp.using(version).get("cs_nobody_made_this")).status == 404
 
 
+@pytest.mark.parametrize("store_kind", ["redis"])
 async def test_a_shared_instance_shows_an_expiry_not_yet_committed(
-    acp: AcpClient, system: ActorSystem, version: str
+    acp: AcpClient, system: ActorSystem, version: str, store_kind: str
 ) -> None:
-    sharing(system)
     session_id = await committed_only(acp, system, version)
+    await run_elsewhere(system, session_id)
     await expire_in_store(system, session_id)
     seen = await acp.using(version).get(session_id)
     assert seen.body["status"] == expired(version)
@@ -72,10 +77,13 @@ async def test_a_shared_instance_shows_an_expiry_not_yet_committed(
     assert still is not None and still.status.value == "ready_for_payment"  # shown, not written
 
 
-async def test_a_lone_instance_wakes_the_actor_and_then_reads_its_snapshot(
-    acp: AcpClient, system: ActorSystem, version: str
+@pytest.mark.parametrize("shared", [False, True])
+async def test_a_session_nobody_runs_is_woken_by_a_read_and_then_read_from_its_actor(
+    acp: AcpClient, system: ActorSystem, version: str, shared: bool
 ) -> None:
     session_id = await committed_only(acp, system, version)
+    if shared:  # one of several instances, and nobody runs the session: this one takes it
+        system.ownership.url = "http://127.0.0.1:9"
     seen = await acp.using(version).get(session_id)
     assert (seen.status, seen.body["status"]) == (200, "ready_for_payment")
     assert system.sessions.lookup(session_id) is not None
