@@ -81,15 +81,21 @@ def redis_url(store: Any) -> str:
     return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
 
 
-async def test_a_dead_owners_session_is_taken_over_within_a_ttl(
-    redis_factory: StoreFactory,
-) -> None:
-    store = redis_factory()
-    a, _ = instance(store, "a")
+async def a_runs_cs_1_beside_b(store: Any) -> tuple[Ownership, Sessions, Ownership]:
+    """Two registered instances; a runs cs_1 (live there)."""
+    a, sessions = instance(store, "a")
     b, _ = instance(store, "b")
     await a.join()
     await b.join()
     assert await a.locate("cs_1") is None
+    sessions.live_ids.add("cs_1")
+    return a, sessions, b
+
+
+async def test_a_dead_owners_session_is_taken_over_within_a_ttl(
+    redis_factory: StoreFactory,
+) -> None:
+    _, _, b = await a_runs_cs_1_beside_b(redis_factory())
     assert await b.locate("cs_1") == "http://a"  # a is registered: forward to it
     # a stops renewing its registration (it died); its lease is held for minutes.
     started = trio.current_time()
@@ -103,13 +109,7 @@ async def test_a_dead_owners_session_is_taken_over_within_a_ttl(
 async def test_a_silent_but_registered_owner_keeps_its_session(
     redis_factory: StoreFactory,
 ) -> None:
-    store = redis_factory()
-    a, sessions = instance(store, "a")
-    b, _ = instance(store, "b")
-    await a.join()
-    await b.join()
-    assert await a.locate("cs_1") is None
-    sessions.live_ids.add("cs_1")
+    a, _, b = await a_runs_cs_1_beside_b(redis_factory())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(a.keep)  # a keeps renewing but does not answer HTTP
         assert await b.take_over("cs_1", "http://a") is TakeOver.TIMED_OUT

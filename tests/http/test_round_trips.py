@@ -9,19 +9,15 @@ calls of the background loops (settlement, sampling, sweeps) are not the request
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 import trio
 import trio.testing
 
 from agentic_commerce.actors.system import ActorSystem
-from agentic_commerce.config.settings import Settings
-from agentic_commerce.http.app import create_app
-from agentic_commerce.supervisor import load_catalog
 from tests.http.conftest import NEWEST, AcpClient, address_update, create_body, payment
+from tests.http.test_idempotency import app_with
 from tests.stores import StoreCalls, StoreFactory
 
 REQUEST_PATH = {
@@ -37,16 +33,9 @@ REQUEST_PATH = {
 }
 
 
-@asynccontextmanager
-async def opened(store: StoreCalls) -> AsyncIterator[tuple[AcpClient, ActorSystem]]:
-    settings = replace(Settings(), rate_limit_settle_seconds=3600.0)
-    system = ActorSystem(settings, store, load_catalog(settings))  # type: ignore[arg-type]
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(system.run)
-        await system.sessions.wait_ready()
-        async with create_app(system).test_app() as app:
-            yield AcpClient(app.test_client()), system
-        nursery.cancel_scope.cancel()
+def opened(store: StoreCalls) -> AbstractAsyncContextManager[tuple[AcpClient, ActorSystem]]:
+    """The app on the store (settlement far off: its rounds are no request's)."""
+    return app_with(store, rate_limit_settle_seconds=3600.0)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("store_kind", ["redis"])  # the memory store calls itself
