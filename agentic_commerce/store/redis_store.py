@@ -51,7 +51,7 @@ Redis Cluster slot, so its commit is one script:
                                         counted one once full (pruned as TATs pass)
     acs:sig:<sig>                 replay cache entry (expiring)
     acs:members                   zset  live instances ('lone:'/'shared:' + id) by lapse time
-    acs:instance:<id>             an instance's internal URL (expiring)
+    acs:instance:<id>             an instance's internal URL (set with its registration)
     acs:{outbox}:all|live|delivered|dead   zsets of event ids by creation sequence
     acs:{outbox}:where            hash  event id -> session id
     acs:{outbox}:due / :touched   zset / hash  session id -> when its head event is
@@ -199,6 +199,10 @@ def _stock_key(product_id: str) -> str:
 
 def _token_key(token_id: str) -> str:
     return f"acs:{{{token_id}}}:token"
+
+
+def _instance_key(instance_id: str) -> str:
+    return f"acs:instance:{instance_id}"
 
 
 def _order_key(order_id: str) -> str:
@@ -407,8 +411,11 @@ if value and string.sub(value, 1, 6) ~= 'claim:' then return 1 end
 return 0
 """)
 INSTANCE_JOIN = Script("""
--- KEYS: members (a sorted set: member name -> lapse time, ms of Redis' clock).
--- ARGV: member ('lone:<id>' or 'shared:<id>'), ttl ms.
+-- KEYS: members (a sorted set: member name -> lapse time, ms of Redis' clock), the
+-- member's instance URL key. ARGV: member ('lone:<id>' or 'shared:<id>'), ttl ms, URL
+-- ('' for none). The URL is written in the same step as the registration and lapses
+-- with it, so a URL that is there always belongs to a registered instance and one
+-- that is gone to an instance whose registration lapsed, even after Redis lost writes.
 -- Returns 1 once registered anew, 2 once renewed (it was still registered), else
 -- the live member that forbids it: a lone member shares the store with nobody, and
 -- nobody joins while a lone one is live.
@@ -419,6 +426,7 @@ local lone = string.sub(ARGV[1], 1, 5) == 'lone:'
 for _, other in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if other ~= ARGV[1] and (lone or string.sub(other, 1, 5) == 'lone:') then return other end
 end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2]) end
 return 2 - redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 """)
 LEASE_ACQUIRE = Script("""
@@ -822,11 +830,10 @@ class RedisStore(Store):
 
     async def join(self, member: Member, ttl: float) -> Joined | str:
         def job(r: Client) -> Joined | str:
-            joined = INSTANCE_JOIN(r, [MEMBERS_KEY], [member.name, _ms(ttl)])
+            keys = [MEMBERS_KEY, _instance_key(member.instance_id)]
+            joined = INSTANCE_JOIN(r, keys, [member.name, _ms(ttl), member.url or ""])
             if isinstance(joined, bytes | str):
                 return _text(joined)
-            if member.url is not None:  # lapses with the registration: gone means dead
-                r.set(f"acs:instance:{member.instance_id}", member.url, px=_ms(ttl))
             return Joined.NEW if joined == 1 else Joined.RENEWED
 
         return await self._call(job)
@@ -835,13 +842,13 @@ class RedisStore(Store):
         def job(r: Client) -> None:
             pipe = r.pipeline(transaction=False)
             pipe.zrem(MEMBERS_KEY, member.name)
-            pipe.delete(f"acs:instance:{member.instance_id}")
+            pipe.delete(_instance_key(member.instance_id))
             pipe.execute()
 
         await self._call(job)
 
     async def instance_url(self, instance_id: str) -> str | None:
-        raw = await self._call(lambda r: r.get(f"acs:instance:{instance_id}"))
+        raw = await self._call(lambda r: r.get(_instance_key(instance_id)))
         return None if raw is None else bytes(raw).decode()
 
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
