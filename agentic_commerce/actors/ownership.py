@@ -28,6 +28,7 @@ it stops its session actors and answers 503 until it may register again.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import secrets
 import socket
@@ -106,6 +107,8 @@ class Ownership:
         self.fenced = False
         self._held: dict[str, float] = {}  # session id: when its lease was last written
         self._joined = False
+        self._joined_at = -math.inf  # trio time of the last registration that held
+        self._rejoining = trio.Lock()
 
     @property
     def hold(self) -> float:
@@ -123,7 +126,10 @@ class Ownership:
         this one has its port), is taken over at once."""
         if self.fenced:
             raise fenced()
-        if not self.clustered or session_id in self._held:
+        if not self.clustered:
+            return None
+        await self._registered()
+        if session_id in self._held:
             return None
         for _ in range(2):  # a lost take-over race means someone else now holds it
             owner = await self.store.acquire_lease(session_id, self.instance_id, self.hold)
@@ -145,6 +151,7 @@ class Ownership:
         else the committed session (None: there is none) to show as it is."""
         if self.fenced:
             raise fenced()
+        await self._registered()
         if session_id in self._held:
             return OWNED
         owned, session = await self.store.lease_or_load(session_id, self.instance_id, self.hold)
@@ -152,6 +159,17 @@ class Ownership:
             self._hold(session_id)
             return OWNED
         return session
+
+    async def _registered(self) -> None:
+        """Before trusting or taking a lease: this instance's registration must still
+        hold. A keeper that could not renew it (the store was away) may have let it
+        lapse, and then others may have taken its leases: renew it now (a lapsed one
+        drops every session here) rather than serve a session another instance runs."""
+        async with self._rejoining:  # one renewal for all the requests that wait
+            if trio.current_time() - self._joined_at > 2 * self.ttl / 3:
+                await self._round()
+        if self.fenced:
+            raise fenced()
 
     def _hold(self, session_id: str) -> None:
         self._held[session_id] = trio.current_time()
@@ -209,6 +227,7 @@ class Ownership:
                 continue
             if isinstance(other, Joined):
                 self._joined = True
+                self._joined_at = trio.current_time()
                 return
             if trio.current_time() >= deadline:
                 raise JoinRefused(refusal(self.member, other))
@@ -249,6 +268,7 @@ class Ownership:
             log.warning("registration_lapsed", live_sessions=len(self._held))
             self._drop_all()
         self._joined = True
+        self._joined_at = trio.current_time()
         if not self.clustered:
             return
         live = self.sessions.live()

@@ -141,3 +141,20 @@ async def test_an_instance_whose_registration_lapsed_drops_its_sessions(
     b, _ = instance(store, "b")
     await b.join()
     assert await b.locate("cs_1") == "http://a"  # its lease still names a, which lives
+
+
+async def test_an_instance_that_could_not_renew_asks_again_before_it_serves_a_session(
+    redis_factory: StoreFactory,
+) -> None:
+    """Its keeper was cut off from Redis (its registration lapsed): another instance
+    took its session. The next request there renews first, so it forwards instead of
+    serving the session from its own actor."""
+    store = redis_factory()
+    a, sessions, b = await a_runs_cs_1_beside_b(store)
+    with redis.Redis.from_url(redis_url(store)) as r:  # a's registration lapsed
+        r.zrem(redis_store.MEMBERS_KEY, a.member.name)
+        r.delete(redis_store._instance_key("a"))
+    a._joined_at -= 10 * TTL  # its keeper has not renewed for a while
+    assert await b.locate("cs_1") is None  # a is gone for b: b takes cs_1 over
+    assert await a.locate("cs_1") == "http://b"
+    assert sessions.stopped == ["cs_1"]
