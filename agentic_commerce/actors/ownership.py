@@ -108,7 +108,7 @@ class Ownership:
         self._held: dict[str, float] = {}  # session id: when its lease was last written
         self._joined = False
         self._joined_at = -math.inf  # trio time of the last registration that held
-        self._rejoining = trio.Lock()
+        self._rounds = trio.Lock()  # one keeper round at a time (the keeper, a request)
 
     @property
     def hold(self) -> float:
@@ -165,7 +165,7 @@ class Ownership:
         hold. A keeper that could not renew it (the store was away) may have let it
         lapse, and then others may have taken its leases: renew it now (a lapsed one
         drops every session here) rather than serve a session another instance runs."""
-        async with self._rejoining:  # one renewal for all the requests that wait
+        async with self._rounds:  # one renewal for all the requests that wait
             if trio.current_time() - self._joined_at > 2 * self.ttl / 3:
                 await self._round()
         if self.fenced:
@@ -251,7 +251,8 @@ class Ownership:
             await trio.sleep_forever()  # one process: nothing to keep (and never "stops")
         while True:
             try:
-                await self._round()
+                async with self._rounds:  # a request may be renewing just now
+                    await self._round()
             except StoreError as exc:
                 log.warning("lease_keeper_store_error", error=type(exc).__name__)
             await trio.sleep(self.ttl / 3)
@@ -273,14 +274,14 @@ class Ownership:
             return
         live = self.sessions.live()
         for session_id in [s for s in self._held if s not in live]:  # passivated or stopped
-            del self._held[session_id]
+            self._held.pop(session_id, None)
             await self.store.release_lease(session_id, self.instance_id)
         due = trio.current_time() - self.hold / 2
         renewing = sorted(s for s, written in self._held.items() if written <= due)
         lost = set(await self.store.renew_leases(self.instance_id, renewing, self.hold))
         for session_id in renewing:
             if session_id in lost:
-                del self._held[session_id]
+                self._held.pop(session_id, None)
                 self.sessions.stop(session_id)
                 log.warning("lease_lost", session_id=session_id)
             else:
