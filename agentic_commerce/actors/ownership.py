@@ -165,11 +165,15 @@ class Ownership:
         hold. A keeper that could not renew it (the store was away) may have let it
         lapse, and then others may have taken its leases: renew it now (a lapsed one
         drops every session here) rather than serve a session another instance runs."""
-        async with self._rounds:  # one renewal for all the requests that wait
-            if trio.current_time() - self._joined_at > 2 * self.ttl / 3:
-                await self._round()
+        if self._late():  # the usual case costs a clock read, not a lock
+            async with self._rounds:  # one renewal for all the requests that wait
+                if self._late():
+                    await self._round()
         if self.fenced:
             raise fenced()
+
+    def _late(self) -> bool:
+        return trio.current_time() - self._joined_at > 2 * self.ttl / 3
 
     def _hold(self, session_id: str) -> None:
         self._held[session_id] = trio.current_time()

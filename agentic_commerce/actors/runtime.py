@@ -211,16 +211,18 @@ async def _run_concurrent(actor: Actor, mailbox: Mailbox) -> None:
     # (trio starts new tasks in no particular order, so this is what keeps the order).
     tails: dict[Hashable, trio.Event] = {}
 
-    async def handle(envelope: Envelope, key: Hashable, turn: tuple[trio.Event, ...]) -> None:
+    async def handle(
+        envelope: Envelope, key: Hashable, done: trio.Event | None, after: trio.Event | None
+    ) -> None:
         try:
-            if len(turn) == 2:
-                await turn[1].wait()  # the previous message with this key
+            if after is not None:
+                await after.wait()  # the previous message with this key
             await _handle(actor, envelope)
         finally:
             slots.release()
-            if turn:
-                turn[0].set()
-                if tails.get(key) is turn[0]:
+            if done is not None:
+                done.set()
+                if tails.get(key) is done:
                     del tails[key]
 
     async with trio.open_nursery() as nursery:
@@ -242,12 +244,11 @@ async def _run_concurrent(actor: Actor, mailbox: Mailbox) -> None:
             except trio.EndOfChannel:
                 return
             key = actor.order_key(envelope.message)
-            turn: tuple[trio.Event, ...] = ()
+            done = after = None
             if key is not None:
-                mine = trio.Event()
-                turn = (mine, tails[key]) if key in tails else (mine,)
-                tails[key] = mine
-            nursery.start_soon(handle, envelope, key, turn)
+                done, after = trio.Event(), tails.get(key)
+                tails[key] = done
+            nursery.start_soon(handle, envelope, key, done, after)
 
 
 async def _run_serial(actor: Actor, mailbox: Mailbox) -> None:

@@ -21,20 +21,18 @@ from agentic_commerce.protocol.traits import BY_VERSION
 from agentic_commerce.store.memory import MemoryStore
 from agentic_commerce.supervisor import load_catalog
 from tests.fakes.stripe_server import FakeStripe
-from tests.http.conftest import AcpClient, Reply, address_update, create_body, payment
+from tests.http.conftest import (
+    AUTHENTICATED,
+    AcpClient,
+    Reply,
+    address_update,
+    create_body,
+    payment,
+)
 from tests.payments.conftest import API_VERSION, SECRET
 
 NEW, OLD = "2026-04-17", "2025-09-29"
 TOKEN = "spt_app_token_0001"
-AUTHENTICATED = {
-    "outcome": "authenticated",
-    "outcome_details": {
-        "three_ds_cryptogram": "AbCdEfGhIjKlMnOpQrStUvWxY0=",
-        "electronic_commerce_indicator": "05",
-        "transaction_id": "dsTransId_abc123",
-        "version": "2.2.0",
-    },
-}
 
 
 @asynccontextmanager
