@@ -261,7 +261,7 @@ class Settings:
     workers: int = 1
     redis_url: str | None = field(default=None, repr=False)
     redis_timeout_seconds: float = 2.0
-    redis_pool_size: int = 32
+    redis_pool_size: int = 1
     vault_secret: str | None = field(default=None, repr=False)
     psp_accounts: dict[str, str] = field(default_factory=dict)
 
@@ -372,6 +372,6 @@ class Settings:
             workers=_int(env, "WORKERS", 1, minimum=1),
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_seconds=_float(env, "REDIS_TIMEOUT_SECONDS", 2.0),
-            redis_pool_size=_int(env, "REDIS_POOL_SIZE", 32, minimum=1),
+            redis_pool_size=_int(env, "REDIS_POOL_SIZE", 1, minimum=1),
             psp_accounts=parse_pairs(env.get("PSP_ACCOUNTS", ""), "PSP_ACCOUNTS"),
         )

@@ -1,13 +1,14 @@
 """The Redis store: every durable fact in Redis (AOF), so a restart loses nothing.
 
 All Redis access of the server lives in this module. redis.asyncio does not run
-under trio, so the synchronous client runs in worker threads
-(`trio.to_thread.run_sync`) behind a `CapacityLimiter` as large as the
-`BlockingConnectionPool`: a call never waits for a connection the limiter let it
-start without. One store call is one worker-thread job, and a request's store calls
-are one round trip each where nothing in them waits on an answer: what does not
-depend on another reply goes in one pipeline (a commit with its index intents, a
-hold of every product with its intents, a token with its answer).
+under trio, so the synchronous client runs in worker threads, and every call is
+a *rounds job* (`redis_batcher`): it fills pipelines and yields them, and the
+batcher merges the pipelines of concurrent calls into one, sent by one worker
+thread in one round trip (`REDIS_POOL_SIZE` of them at once, one connection
+each). A request's store calls are one round trip each where nothing in them
+waits on an answer: what does not depend on another reply goes in one pipeline
+(a commit with its index intents, a hold of every product with its intents, a
+token with its answer).
 
 Atomic units, each one Lua script on one slot: a session's commit (version check,
 state, idempotency record, outbox events), a claim or save of its outbox events,
@@ -20,10 +21,10 @@ busy index, so instances learn each other's buckets in that round trip. Every
 rate-limit key is on one slot (`{rl}`): only settlements and failed credentials
 reach them, not each request.
 
-Failures. `REDIS_TIMEOUT_SECONDS` bounds every call: socket and connect
-timeouts, the pool's wait, and a trio deadline around the thread (the thread is
-abandoned at the deadline; it ends by its own socket timeout). A refused, broken
-or silent connection raises `StoreUnavailable`. Every write is one atomic script
+Failures. `REDIS_TIMEOUT_SECONDS` bounds every round trip: socket and connect
+timeouts, the pool's wait, and a trio deadline around the wait for the replies
+(a caller leaves at the deadline; the thread ends by its own socket timeout). A
+refused, broken or silent connection raises `StoreUnavailable`. Every write is one atomic script
 or idempotent command, so it happened entirely or not at all; after a timeout
 the caller cannot know which (a paused Redis still runs what it had received),
 hence the session actor reloads its state after one. Connections are checked when
@@ -90,6 +91,7 @@ from typing import Any, TypeVar
 
 import redis
 import trio
+from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from agentic_commerce.domain.model import Order, Session, Status
@@ -110,6 +112,7 @@ from agentic_commerce.store.base import (
     VersionConflict,
     partition_of,
 )
+from agentic_commerce.store.redis_batcher import Batcher, Rounds, drive
 from agentic_commerce.store.serialization import decode, encode
 
 T = TypeVar("T")
@@ -229,11 +232,6 @@ class Script:
 
     def __call__(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return client.evalsha(self.sha, len(keys), *keys, *args)
-
-    @classmethod
-    def load_all(cls, client: redis.Redis) -> None:
-        for script in cls.registry:
-            client.script_load(script.source)
 
 
 COMMIT = Script("""
@@ -499,7 +497,7 @@ return text
 class RedisStore(Store):
     durable = True
 
-    def __init__(self, url: str, *, timeout: float = 2.0, pool_size: int = 32) -> None:
+    def __init__(self, url: str, *, timeout: float = 2.0, pool_size: int = 1) -> None:
         self._timeout = timeout
         self._pool = redis.BlockingConnectionPool.from_url(
             url,
@@ -509,37 +507,37 @@ class RedisStore(Store):
             socket_connect_timeout=timeout,
         )
         self._redis = redis.Redis(connection_pool=self._pool)
-        self._limiter = trio.CapacityLimiter(pool_size)
+        self._batcher = Batcher(self._redis, hops=pool_size)
         self._grace_us = int(INTENT_GRACE_SECONDS * 1e6)
 
     # running calls -------------------------------------------------------------------
-    async def _call(self, job: Callable[[Client], T]) -> T:
+    async def _rounds(self, job: Callable[[Client], Rounds[T]]) -> T:
+        """A job, its round trips merged with those of concurrent calls. An empty
+        script cache (Redis restarted) is refilled and the job run again, which is
+        safe as a failed script wrote nothing and the plain commands around scripts
+        are idempotent."""
         try:
-            return await self._offload(partial(self._attempt, job))
+            try:
+                return await drive(job(self._redis), self._round)
+            except NoScriptError:
+                await drive(_load_scripts(self._redis), self._round)
+                return await drive(job(self._redis), self._round)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(f"Redis: {type(exc).__name__}") from None
 
-    async def _offload(self, work: Callable[[], T]) -> T:
-        """Run blocking work in a worker thread, abandoned at the timeout."""
-        with trio.move_on_after(self._timeout):
-            return await trio.to_thread.run_sync(
-                work, limiter=self._limiter, abandon_on_cancel=True
-            )
-        raise StoreUnavailable(f"Redis did not answer within {self._timeout:g}s")
+    async def _one(self, fill: Callable[[Client], Any]) -> Any:
+        """The reply to one command, queued on a pipeline by `fill`."""
+        return await self._rounds(partial(_one, fill=fill))
 
-    def _attempt(self, job: Callable[[Client], T]) -> T:
-        """One job; an empty script cache (Redis restarted) is refilled and the job
-        run again, which is safe as a failed script wrote nothing and the plain
-        commands around scripts are idempotent."""
-        try:
-            return job(self._redis)
-        except NoScriptError:
-            Script.load_all(self._redis)
-            return job(self._redis)
+    async def _round(self, pipe: Pipeline) -> list[Any]:
+        """One round trip, abandoned at the timeout."""
+        with trio.move_on_after(self._timeout):
+            return await self._batcher.round(pipe)
+        raise StoreUnavailable(f"Redis did not answer within {self._timeout:g}s")
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._call(lambda r: r.ping()))
+            return bool(await self._one(lambda p: p.ping()))
         except StoreUnavailable:
             return False
 
@@ -548,14 +546,14 @@ class RedisStore(Store):
 
     # sessions and orders -------------------------------------------------------------
     async def load_session(self, session_id: str) -> Session | None:
-        return await self._call(partial(_load_session, session_id=session_id))
+        return await self._rounds(partial(_load_session, session_id=session_id))
 
     async def commit(self, commit: Commit) -> Session:
         stored = replace(commit.session, version=(commit.expected_version or 0) + 1)
-        await self._call(partial(self._commit, commit=commit, stored=stored))
+        await self._rounds(partial(self._commit, commit=commit, stored=stored))
         return stored
 
-    def _commit(self, r: Client, *, commit: Commit, stored: Session) -> None:
+    def _commit(self, r: Client, *, commit: Commit, stored: Session) -> Rounds[None]:
         """One round trip: the cross-slot intents, the commit script, then the due mark
         of its events, in one pipeline that a single Redis runs in order."""
         sid = stored.id
@@ -592,37 +590,37 @@ class RedisStore(Store):
             # the score it read) would otherwise put the delivery off by the grace.
             # (After a version conflict it only makes a claim look once in vain.)
             pipe.zadd(OUTBOX_DUE, {sid: _wall_us() - FRESH_COMMIT_BASE_US})
-        if not pipe.execute()[at]:
+        if not (yield pipe)[at]:
             raise VersionConflict(sid)
         if apart is not None:
-            _put_record(r, apart)
+            yield _put_record(r.pipeline(transaction=False), apart)
 
     async def load_order(self, order_id: str) -> Order | None:
-        def job(r: Client) -> Order | None:
-            sid = r.get(_order_key(order_id))
-            session = None if sid is None else _load_session(r, _text(sid))
+        def job(r: Client) -> Rounds[Order | None]:
+            [sid] = yield r.pipeline(transaction=False).get(_order_key(order_id))
+            session = None if sid is None else (yield from _load_session(r, _text(sid)))
             order = None if session is None else session.order
             return order if order is not None and order.id == order_id else None
 
-        return await self._call(job)
+        return await self._rounds(job)
 
     # idempotency ---------------------------------------------------------------------
     async def load_idempotency(self, scope: str) -> IdempotencyRecord | None:
-        raw = await self._call(lambda r: r.get(_idempotency_key(scope)))
+        raw = await self._one(lambda p: p.get(_idempotency_key(scope)))
         if raw is None or raw.startswith(CLAIM_PREFIX):
             return None
         record = decode(IdempotencyRecord, raw)
         return record if record.expires_at > time.time() else None
 
     async def put_idempotency(self, record: IdempotencyRecord) -> None:
-        await self._call(partial(_put_record, record=record))
+        await self._rounds(partial(_put_record_job, record=record))
 
     async def begin_idempotency(
         self, scope: str, holder: str, ttl_seconds: float
     ) -> IdempotencyRecord | Claim:
         keys = [_idempotency_key(scope), _session_keys(partition_of(scope))[0]]
         args = [_claim_value(holder), _ms(ttl_seconds)]
-        answer = await self._call(lambda r: IDEMPOTENCY_BEGIN(r, keys, args))
+        answer = await self._one(lambda p: IDEMPOTENCY_BEGIN(p, keys, args))
         if isinstance(answer, bytes | str):
             record = decode(IdempotencyRecord, answer)
             if record.expires_at > time.time():
@@ -633,34 +631,34 @@ class RedisStore(Store):
     async def renew_idempotency(
         self, claims: Sequence[tuple[str, str]], ttl_seconds: float
     ) -> list[str]:
-        def job(r: Client) -> list[str]:
+        def job(r: Client) -> Rounds[list[str]]:
             pipe = r.pipeline(transaction=False)
             for scope, holder in claims:
                 args = [_claim_value(holder), _ms(ttl_seconds)]
                 IDEMPOTENCY_RENEW(pipe, [_idempotency_key(scope)], args)
-            kept = pipe.execute()
+            kept = yield pipe
             return [scope for (scope, _), ok in zip(claims, kept, strict=True) if not ok]
 
-        return await self._call(job) if claims else []
+        return await self._rounds(job) if claims else []
 
     async def release_idempotency(self, scope: str, holder: str) -> None:
         key = _idempotency_key(scope)
-        await self._call(lambda r: LEASE_CAS(r, [key], [_claim_value(holder), "", "0"]))
+        await self._one(lambda p: LEASE_CAS(p, [key], [_claim_value(holder), "", "0"]))
 
     # inventory -----------------------------------------------------------------------
     async def seed_stock(self, levels: Mapping[str, int]) -> None:
-        def job(r: Client) -> None:
+        def job(r: Client) -> Rounds[None]:
             pipe = r.pipeline(transaction=False)
             for product_id, units in levels.items():
                 pipe.hsetnx(_stock_key(product_id), "on_hand", units)
-            pipe.execute()
+            yield pipe
 
-        await self._call(job)
+        await self._rounds(job)
 
     async def hold(self, holder: str, wants: Mapping[str, int]) -> tuple[str, ...]:
-        return await self._call(partial(self._hold, holder=holder, wants=dict(wants)))
+        return await self._rounds(partial(self._hold, holder=holder, wants=dict(wants)))
 
-    def _hold(self, r: Client, *, holder: str, wants: dict[str, int]) -> tuple[str, ...]:
+    def _hold(self, r: Client, *, holder: str, wants: dict[str, int]) -> Rounds[tuple[str, ...]]:
         """One round trip: the holder's product set (the intent, ahead of the holds), a
         hold of every product named (0 releases it) and the set as it then is. A
         product in the set that `wants` does not name (left by a hold whose commit
@@ -679,7 +677,7 @@ class RedisStore(Store):
         if released := [p for p in products if wants[p] <= 0]:
             pipe.srem(held, *released)  # after their holds: the set stays a superset
         pipe.smembers(held)
-        replies = pipe.execute()
+        replies = yield pipe
         short = [p for p, s in zip(products, replies[at : at + len(products)], strict=True) if s]
         stray = sorted({_text(p) for p in replies[-1]} - set(wants))
         if stray:
@@ -687,18 +685,18 @@ class RedisStore(Store):
             for product_id in stray:
                 HOLD(fix, [_stock_key(product_id)], [field, 0])
             fix.srem(held, *stray)
-            fix.execute()
+            yield fix
         return tuple(short)
 
     async def release(self, holder: str) -> None:
-        await self._call(partial(_unhold, holder=holder, sell=False))
+        await self._rounds(partial(_unhold, holder=holder, sell=False))
 
     async def consume(self, holder: str) -> None:
-        await self._call(partial(_unhold, holder=holder, sell=True))
+        await self._rounds(partial(_unhold, holder=holder, sell=True))
 
     async def stock(self, product_id: str) -> StockLevel:
-        on_hand, reserved = await self._call(
-            lambda r: r.hmget(_stock_key(product_id), ["on_hand", "reserved"])
+        on_hand, reserved = await self._one(
+            lambda p: p.hmget(_stock_key(product_id), ["on_hand", "reserved"])
         )
         return StockLevel(product_id, int(on_hand or 0), int(reserved or 0))
 
@@ -708,91 +706,95 @@ class RedisStore(Store):
         still open, which is not before the session's expiry (its actor settles its
         holds by then). Only orphans cost more, one round trip each."""
 
-        def job(r: Client) -> int:
-            due = r.zrangebyscore(HOLDS, "-inf", older_than.timestamp(), 0, ORPHAN_BATCH)
+        def job(r: Client) -> Rounds[int]:
+            cutoff = older_than.timestamp()
+            [due] = yield r.pipeline(transaction=False).zrangebyscore(
+                HOLDS, "-inf", cutoff, 0, ORPHAN_BATCH
+            )
             holders = [_text(h) for h in due]
             pipe = r.pipeline(transaction=False)
             for holder in holders:
                 pipe.hmget(_session_keys(holder)[0], ["open", "doc", "exp"])
             later = r.pipeline(transaction=False)
             orphans = []
-            for holder, (is_open, doc, exp) in zip(holders, pipe.execute(), strict=True):
+            for holder, (is_open, doc, exp) in zip(holders, (yield pipe), strict=True):
                 if is_open and is_open != b"0":  # xx: never brings back a settled holder
                     later.zadd(HOLDS, {holder: int(exp or 0) / 1e6}, xx=True)
                 else:
                     orphans.append((holder, doc))
-            if len(later):
-                later.execute()
+            yield later
             for holder, doc in orphans:
                 completed = doc is not None and decode(Session, doc).status is Status.COMPLETED
-                _unhold(r, holder=holder, sell=completed)
+                yield from _unhold(r, holder=holder, sell=completed)
             return len(orphans)
 
-        return await self._call(job)
+        return await self._rounds(job)
 
     # sandbox vault -------------------------------------------------------------------
     async def put_vault_token(
         self, token: VaultToken, idempotency: IdempotencyRecord | None
     ) -> None:
-        def job(r: Client) -> None:
+        def job(r: Client) -> Rounds[None]:
             pipe = r.pipeline(transaction=False)
             pipe.hset(
                 _token_key(token.id), mapping={"doc": encode(token), "by": token.consumed_by or ""}
             )
             if idempotency is not None:  # after the token: a replay never names a missing one
                 _put_record(pipe, idempotency)
-            pipe.execute()
+            yield pipe
 
-        await self._call(job)
+        await self._rounds(job)
 
     async def load_vault_token(self, token_id: str) -> VaultToken | None:
-        return await self._call(partial(_load_token, token_id=token_id))
+        return await self._rounds(partial(_load_token, token_id=token_id))
 
     async def consume_vault_token(self, token_id: str, use: TokenUse) -> Refusal | None:
-        def job(r: Client) -> Refusal | None:
-            token = _load_token(r, token_id=token_id)
+        def job(r: Client) -> Rounds[Refusal | None]:
+            token = yield from _load_token(r, token_id=token_id)
             reason = refusal(token, use)
             if reason is not None or token is None:
                 return reason
             # Only `consumed_by` ever changes: the script sets it unless another session did.
-            used_by = _text(TOKEN_USE(r, [_token_key(token_id)], [use.session_id]))
-            return refusal(replace(token, consumed_by=used_by), use) if used_by else None
+            [used_by] = yield TOKEN_USE(
+                r.pipeline(transaction=False), [_token_key(token_id)], [use.session_id]
+            )
+            return refusal(replace(token, consumed_by=_text(used_by)), use) if used_by else None
 
-        return await self._call(job)
+        return await self._rounds(job)
 
     # request protection --------------------------------------------------------------
     async def rate_limit(self, key: str, limit: Limit, now: float) -> tuple[Decision, float]:
         args = [repr(now), repr(limit.interval), repr(limit.burst * limit.interval), key]
-        before = await self._call(lambda r: GCRA(r, [_bucket_key(key), BUSY], args))
+        before = await self._one(lambda p: GCRA(p, [_bucket_key(key), BUSY], args))
         return decide(limit, float(before) if before else None, now)
 
     async def settle_rate_limits(
         self, batches: Mapping[str, Batch], now: float
     ) -> dict[str, float]:
-        def job(r: Client) -> dict[str, float]:
+        def job(r: Client) -> Rounds[dict[str, float]]:
             pipe = r.pipeline(transaction=False)
             for key, b in batches.items():
                 args = [b.count, repr(b.interval), repr(b.tat), repr(now), key]
                 SETTLE(pipe, [_bucket_key(key), BUSY], [*args, SETTLED_BUCKET_GRACE_MS])
             pipe.zremrangebyscore(BUSY, "-inf", repr(now))
             pipe.zrangebyscore(BUSY, f"({now!r}", "+inf", withscores=True)
-            *settled, _, busy = pipe.execute()
+            *settled, _, busy = yield pipe
             # Read after this settlement, the index is as late or later for a key in both.
             return {
                 **{key: float(tat) for key, tat in zip(batches, settled, strict=True)},
                 **{_text(key): tat for key, tat in busy},
             }
 
-        return await self._call(job)
+        return await self._rounds(job)
 
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         ttl = max(1, math.ceil(ttl_seconds * 1000))
-        return bool(await self._call(lambda r: r.set(f"acs:sig:{signature}", 1, nx=True, px=ttl)))
+        return bool(await self._one(lambda p: p.set(f"acs:sig:{signature}", 1, nx=True, px=ttl)))
 
     # several instances ---------------------------------------------------------------
     async def acquire_lease(self, session_id: str, instance_id: str, ttl: float) -> str | None:
         args = [instance_id, _ms(ttl)]
-        holder = await self._call(lambda r: LEASE_ACQUIRE(r, [_lease_key(session_id)], args))
+        holder = await self._one(lambda p: LEASE_ACQUIRE(p, [_lease_key(session_id)], args))
         text = holder.decode() if isinstance(holder, bytes) else str(holder)
         return text or None
 
@@ -801,7 +803,7 @@ class RedisStore(Store):
     ) -> tuple[bool, Session | None]:
         keys = [_lease_key(session_id), _session_keys(session_id)[0]]
         args = [instance_id, _ms(ttl)]
-        reply = await self._call(lambda r: LEASE_OR_LOAD(r, keys, args))
+        reply = await self._one(lambda p: LEASE_OR_LOAD(p, keys, args))
         if not reply:
             return True, None
         return False, None if reply[0] is None else decode(Session, reply[0])
@@ -810,61 +812,59 @@ class RedisStore(Store):
         self, session_id: str, instance_id: str, previous: str, ttl: float
     ) -> bool:
         args = [previous, instance_id, _ms(ttl)]
-        return bool(await self._call(lambda r: LEASE_CAS(r, [_lease_key(session_id)], args)))
+        return bool(await self._one(lambda p: LEASE_CAS(p, [_lease_key(session_id)], args)))
 
     async def renew_leases(
         self, instance_id: str, session_ids: Sequence[str], ttl: float
     ) -> list[str]:
-        def job(r: Client) -> list[str]:
+        def job(r: Client) -> Rounds[list[str]]:
             pipe = r.pipeline(transaction=False)
             for session_id in session_ids:
                 LEASE_CAS(pipe, [_lease_key(session_id)], [instance_id, instance_id, _ms(ttl)])
-            kept = pipe.execute()
+            kept = yield pipe
             return [sid for sid, ok in zip(session_ids, kept, strict=True) if not ok]
 
-        return await self._call(job) if session_ids else []
+        return await self._rounds(job) if session_ids else []
 
     async def release_lease(self, session_id: str, instance_id: str) -> None:
         args = [instance_id, "", "0"]
-        await self._call(lambda r: LEASE_CAS(r, [_lease_key(session_id)], args))
+        await self._one(lambda p: LEASE_CAS(p, [_lease_key(session_id)], args))
 
     async def join(self, member: Member, ttl: float) -> Joined | str:
-        def job(r: Client) -> Joined | str:
-            keys = [MEMBERS_KEY, _instance_key(member.instance_id)]
-            joined = INSTANCE_JOIN(r, keys, [member.name, _ms(ttl), member.url or ""])
-            if isinstance(joined, bytes | str):
-                return _text(joined)
-            return Joined.NEW if joined == 1 else Joined.RENEWED
-
-        return await self._call(job)
+        keys = [MEMBERS_KEY, _instance_key(member.instance_id)]
+        args = [member.name, _ms(ttl), member.url or ""]
+        joined = await self._one(lambda p: INSTANCE_JOIN(p, keys, args))
+        if isinstance(joined, bytes | str):
+            return _text(joined)
+        return Joined.NEW if joined == 1 else Joined.RENEWED
 
     async def leave(self, member: Member) -> None:
-        def job(r: Client) -> None:
+        def job(r: Client) -> Rounds[None]:
             pipe = r.pipeline(transaction=False)
-            pipe.zrem(MEMBERS_KEY, member.name)
-            pipe.delete(_instance_key(member.instance_id))
-            pipe.execute()
+            yield pipe.zrem(MEMBERS_KEY, member.name).delete(_instance_key(member.instance_id))
 
-        await self._call(job)
+        await self._rounds(job)
 
     async def instance_url(self, instance_id: str) -> str | None:
-        raw = await self._call(lambda r: r.get(_instance_key(instance_id)))
+        raw = await self._one(lambda p: p.get(_instance_key(instance_id)))
         return None if raw is None else bytes(raw).decode()
 
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
         args = [owner, _ms(ttl)]
-        holder = await self._call(lambda r: LEASE_ACQUIRE(r, [f"acs:lock:{name}"], args))
+        holder = await self._one(lambda p: LEASE_ACQUIRE(p, [f"acs:lock:{name}"], args))
         return not holder
 
     # expiry index --------------------------------------------------------------------
     async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:
-        return await self._call(partial(self._due_sessions, now=_us(now), limit=limit))
+        return await self._rounds(partial(self._due_sessions, now=_us(now), limit=limit))
 
-    def _due_sessions(self, r: Client, *, now: int, limit: int) -> list[str]:
+    def _due_sessions(self, r: Client, *, now: int, limit: int) -> Rounds[list[str]]:
         due: list[str] = []
         offset = 0
         while len(due) < limit:
-            rows = r.zrangebyscore(EXPIRY, "-inf", now, start=offset, num=limit, withscores=True)
+            [rows] = yield r.pipeline(transaction=False).zrangebyscore(
+                EXPIRY, "-inf", now, start=offset, num=limit, withscores=True
+            )
             if not rows:
                 break
             sids = [_text(sid) for sid, _ in rows]
@@ -873,7 +873,7 @@ class RedisStore(Store):
                 pipe.hmget(_session_keys(sid)[0], ["v", "open", "exp"])
             fixes = r.pipeline(transaction=False)
             for sid, (_, score), (version, is_open, exp) in zip(
-                sids, rows, pipe.execute(), strict=True
+                sids, rows, (yield pipe), strict=True
             ):
                 if version is None:  # no such session (yet): drop only an old intent
                     if score < now - self._grace_us:
@@ -887,7 +887,7 @@ class RedisStore(Store):
                     offset += 1
                 else:  # an earlier intent than the committed expiry
                     ZSET_CAS(fixes, [EXPIRY], [sid, int(score), int(exp)])
-            fixes.execute()
+            yield fixes
             if len(rows) < limit:
                 break
         return due[:limit]
@@ -897,84 +897,89 @@ class RedisStore(Store):
         self, now: datetime, limit: int, lease_seconds: float
     ) -> list[OutboxEvent]:
         lease = now + timedelta(seconds=lease_seconds)
-        return await self._call(partial(self._claim, now=now, lease=lease, limit=limit))
+        return await self._rounds(partial(self._claim, now=now, lease=lease, limit=limit))
 
-    def _claim(self, r: Client, *, now: datetime, lease: datetime, limit: int) -> list[OutboxEvent]:
+    def _claim(
+        self, r: Client, *, now: datetime, lease: datetime, limit: int
+    ) -> Rounds[list[OutboxEvent]]:
         claimed: list[OutboxEvent] = []
         for _ in range(3):  # a few rounds: entries that were not due move out of the way
             wanted = limit - len(claimed)
-            rows = r.zrangebyscore(OUTBOX_DUE, "-inf", _us(now), 0, wanted, withscores=True)
+            [rows] = yield r.pipeline(transaction=False).zrangebyscore(
+                OUTBOX_DUE, "-inf", _us(now), 0, wanted, withscores=True
+            )
             sids = [_text(sid) for sid, _ in rows]
             pipe = r.pipeline(transaction=False)
             for sid in sids:
                 EVENT_CLAIM(pipe, _session_keys(sid)[1:], [_us(now), _us(lease)])
             settles = r.pipeline(transaction=False)
-            for sid, (_, score), result in zip(sids, rows, pipe.execute(), strict=True):
+            for sid, (_, score), result in zip(sids, rows, (yield pipe), strict=True):
                 ready = _text(result[0]) if result else ""
                 if len(result) == 3:
                     event = decode(OutboxEvent, result[2])
                     claimed.append(replace(event, state="in_flight", lease_until=lease))
                 args = [sid, ready, int(score), _us(now), _wall_us(), self._grace_us]
                 DUE_SETTLE(settles, [OUTBOX_DUE, OUTBOX_TOUCHED], args)
-            settles.execute()
+            yield settles
             if len(claimed) == limit or len(rows) < wanted:
                 break
         return claimed
 
     async def save_event(self, event: OutboxEvent) -> None:
-        def job(r: Client) -> None:
+        def job(r: Client) -> Rounds[None]:
             sid, finished = event.session_id, event.state in FINISHED
+            pipe = r.pipeline(transaction=False)
             if not finished:  # index first: a live event is always found
-                _index_events(r, sid, event.state, [event.id])
-            result = EVENT_SAVE(r, _session_keys(sid)[1:], [event.id, encode(event), _meta(event)])
+                _index_events(pipe, sid, event.state, [event.id])
+            EVENT_SAVE(pipe, _session_keys(sid)[1:], [event.id, encode(event), _meta(event)])
+            *_, result = yield pipe
             after = r.pipeline(transaction=False)
             if finished:
                 _index_events(after, sid, event.state, [event.id])
             if result:  # the session's next event: due then (with nothing left, the
                 # entry stays until a claim finds the session empty and settles it)
                 after.zadd(OUTBOX_DUE, {sid: int(result[0])})
-            after.execute()
+            yield after
 
-        await self._call(job)
+        await self._rounds(job)
 
     async def load_event(self, event_id: str) -> OutboxEvent | None:
-        return (await self._call(partial(_load_events, eids=[event_id])))[0][0]
+        return (await self._rounds(partial(_load_events, eids=[event_id])))[0][0]
 
     async def list_events(self, state: str | None, limit: int = 100) -> list[OutboxEvent]:
         if state is None:
             index = OUTBOX_ALL
         else:
             index = OUTBOX_SETS.get(state if state in FINISHED else "live", OUTBOX_LIVE)
-        return await self._call(partial(self._scan, index=index, state=state, limit=limit))
+        return await self._rounds(partial(self._scan, index=index, state=state, limit=limit))
 
     async def outbox_counts(self) -> dict[str, int]:
-        def job(r: Client) -> dict[str, int]:
-            counts = {s: int(r.zcard(OUTBOX_SETS[s])) for s in FINISHED}
+        def job(r: Client) -> Rounds[dict[str, int]]:
+            pipe = r.pipeline(transaction=False)
+            for state in FINISHED:
+                pipe.zcard(OUTBOX_SETS[state])
+            counts = dict(zip(FINISHED, map(int, (yield pipe)), strict=True))
             # Finished events still in the live index are not in those sets yet.
-            for event in self._scan(r, index=OUTBOX_LIVE, state=None, limit=None):
+            for event in (yield from self._scan(r, index=OUTBOX_LIVE, state=None, limit=None)):
                 counts[event.state] = counts.get(event.state, 0) + 1
             return {state: n for state, n in counts.items() if n}
 
-        return await self._call(job)
+        return await self._rounds(job)
 
     async def outbox_backlog(self) -> tuple[int, int]:
         """Two ZCARDs in one round trip. The live index may still hold a finished event
         for a moment (until a scan files it), which a gauge can bear."""
 
-        def job(r: Client) -> tuple[int, int]:
-            live, dead = (
-                r.pipeline(transaction=False)
-                .zcard(OUTBOX_LIVE)
-                .zcard(OUTBOX_SETS["dead"])
-                .execute()
-            )
+        def job(r: Client) -> Rounds[tuple[int, int]]:
+            pipe = r.pipeline(transaction=False)
+            live, dead = yield pipe.zcard(OUTBOX_LIVE).zcard(OUTBOX_SETS["dead"])
             return int(live), int(dead)
 
-        return await self._call(job)
+        return await self._rounds(job)
 
     def _scan(
         self, r: Client, *, index: str, state: str | None, limit: int | None
-    ) -> list[OutboxEvent]:
+    ) -> Rounds[list[OutboxEvent]]:
         """The events of an index in `state` (any: None), oldest first. Entries of the
         live index are checked on the way: finished events are filed where they belong
         and old intents without an event dropped, once the paging is done."""
@@ -982,15 +987,16 @@ class RedisStore(Store):
         fixes = r.pipeline(transaction=False)
         offset = 0
         while limit is None or len(found) < limit:
-            eids = [_text(e) for e in r.zrange(index, offset, offset + PAGE - 1)]
+            [page] = yield r.pipeline(transaction=False).zrange(index, offset, offset + PAGE - 1)
+            eids = [_text(e) for e in page]
             if not eids:
                 break
             offset += len(eids)
-            loaded = _load_events(r, eids=eids)
+            loaded = yield from _load_events(r, eids=eids)
             if index == OUTBOX_LIVE:
                 self._repair(fixes, eids, loaded)
             found += [e for e, _ in loaded if e is not None and state in (None, e.state)]
-        fixes.execute()
+        yield fixes
         return found[:limit]
 
     def _repair(
@@ -1009,13 +1015,25 @@ class RedisStore(Store):
 # jobs shared by several operations -------------------------------------------------
 
 
-def _load_session(r: Client, session_id: str) -> Session | None:
-    doc = r.hget(_session_keys(session_id)[0], "doc")
+def _one(r: Client, fill: Callable[[Client], Any]) -> Rounds[Any]:
+    [reply] = yield fill(r.pipeline(transaction=False))
+    return reply
+
+
+def _load_scripts(r: Client) -> Rounds[None]:
+    pipe = r.pipeline(transaction=False)
+    for script in Script.registry:
+        pipe.script_load(script.source)
+    yield pipe
+
+
+def _load_session(r: Client, session_id: str) -> Rounds[Session | None]:
+    [doc] = yield r.pipeline(transaction=False).hget(_session_keys(session_id)[0], "doc")
     return None if doc is None else decode(Session, doc)
 
 
-def _load_token(r: Client, token_id: str) -> VaultToken | None:
-    doc, by = r.hmget(_token_key(token_id), ["doc", "by"])
+def _load_token(r: Client, token_id: str) -> Rounds[VaultToken | None]:
+    [(doc, by)] = yield r.pipeline(transaction=False).hmget(_token_key(token_id), ["doc", "by"])
     if doc is None:
         return None
     return replace(decode(VaultToken, doc), consumed_by=_text(by) if by else None)
@@ -1025,20 +1043,22 @@ def _pxat(expires_at: float) -> int:
     return math.ceil(expires_at * 1000)
 
 
-def _put_record(r: Any, record: IdempotencyRecord) -> None:
-    r.set(_idempotency_key(record.scope), encode(record), pxat=_pxat(record.expires_at))
+def _put_record(r: Client, record: IdempotencyRecord) -> Client:
+    return r.set(_idempotency_key(record.scope), encode(record), pxat=_pxat(record.expires_at))
 
 
-def _unhold(r: Client, holder: str, sell: bool) -> None:
+def _put_record_job(r: Client, record: IdempotencyRecord) -> Rounds[None]:
+    yield _put_record(r.pipeline(transaction=False), record)
+
+
+def _unhold(r: Client, holder: str, sell: bool) -> Rounds[None]:
     """Release (or sell) every unit the holder holds, then forget the holder."""
     held = _held_key(holder)
-    products = [_text(p) for p in r.smembers(held)]
-    if products:
-        pipe = r.pipeline(transaction=False)
-        for product_id in products:
-            UNHOLD(pipe, [_stock_key(product_id)], [f"h:{holder}", int(sell)])
-        pipe.execute()
-    r.pipeline(transaction=False).delete(held).zrem(HOLDS, holder).execute()
+    [members] = yield r.pipeline(transaction=False).smembers(held)
+    pipe = r.pipeline(transaction=False)
+    for product_id in sorted(_text(p) for p in members):
+        UNHOLD(pipe, [_stock_key(product_id)], [f"h:{holder}", int(sell)])
+    yield pipe.delete(held).zrem(HOLDS, holder)
 
 
 def _meta(event: OutboxEvent) -> str:
@@ -1053,14 +1073,15 @@ def _index_events(r: Any, sid: str, state: str, eids: list[str]) -> None:
     OUTBOX_INDEX(r, keys, [sid, state, _wall_us(), *eids])
 
 
-def _load_events(r: Client, eids: list[str]) -> list[tuple[OutboxEvent | None, float]]:
+def _load_events(r: Client, eids: list[str]) -> Rounds[list[tuple[OutboxEvent | None, float]]]:
     """Each event with its delivery state, and its session's last index write (µs)."""
-    sids = [None if s is None else _text(s) for s in r.hmget(OUTBOX_WHERE, eids)]
+    [where] = yield r.pipeline(transaction=False).hmget(OUTBOX_WHERE, eids)
+    sids = [None if s is None else _text(s) for s in where]
     pipe = r.pipeline(transaction=False)
     for eid, sid in zip(eids, sids, strict=True):
         _, _, docs, metas = _session_keys(sid or "")
         pipe.hget(docs, eid).hget(metas, eid).hget(OUTBOX_TOUCHED, sid or "")
-    replies = pipe.execute()
+    replies = yield pipe
     loaded: list[tuple[OutboxEvent | None, float]] = []
     for i in range(len(eids)):
         doc, meta, touched = replies[3 * i : 3 * i + 3]

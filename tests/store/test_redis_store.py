@@ -30,6 +30,7 @@ from agentic_commerce.store.base import (
 )
 from agentic_commerce.store.redis_store import RedisStore
 from tests.redis_server import RedisServer
+from tests.stores import run_job
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LIMIT = Limit(per_minute=60, burst=5)
@@ -234,7 +235,7 @@ async def test_a_claim_racing_a_commit_does_not_delay_its_event(
     script: the event it could not see yet is due as soon as the commit is in."""
     async with opened(own_redis) as store:
         with own_redis.client() as client:
-            redis_store.Script.load_all(client)
+            run_job(redis_store._load_scripts(client))
             redis_store._index_events(client, "cs_1", "pending", ["evt_1"])  # the intent
             assert await store.claim_due_events(NOW, 10, 30) == []  # no event yet
             monkeypatch.setattr(redis_store, "_index_events", lambda *args: None)
@@ -249,7 +250,7 @@ async def test_a_commit_between_a_claims_look_and_its_settle_is_not_put_off(
     """The narrowest window: the claim saw the intent and no event, then the whole
     commit lands, then the claim settles the due time on what it saw."""
     async with opened(own_redis) as store:
-        redis_store.Script.load_all(store._redis)
+        run_job(redis_store._load_scripts(store._redis))
         redis_store._index_events(store._redis, "cs_1", "pending", ["evt_1"])  # the intent
         settle = redis_store.DUE_SETTLE
         landed: list[bool] = []
@@ -258,7 +259,9 @@ async def test_a_commit_between_a_claims_look_and_its_settle_is_not_put_off(
             if not landed:
                 landed.append(True)
                 commit = Commit(session(), None, None, (event(),))
-                store._commit(store._redis, commit=commit, stored=replace(session(), version=1))
+                run_job(
+                    store._commit(store._redis, commit=commit, stored=replace(session(), version=1))
+                )
             return settle(client, keys, args)
 
         monkeypatch.setattr(redis_store, "DUE_SETTLE", commit_first)

@@ -1,0 +1,121 @@
+"""Concurrent Redis calls share thread hops and round trips.
+
+redis-py's client blocks, so every round trip runs in a worker thread, and under
+load the hop (thread wake-up, GIL hand-offs, the wake-up of trio) costs more than
+Redis does. So a store call is written as a *rounds job*: a generator that fills
+a pipeline without sending it, yields it and gets its replies back, once per
+round trip it needs. The batcher merges the pipelines yielded while earlier
+ones are in flight into one, sent by one worker thread in one round trip: N
+concurrent calls cost one hop and one round trip, not N. At most `hops` merged
+pipelines are in flight (one is fastest on a loopback Redis: more threads only
+contend for the GIL), and a caller waits for a hop only while that many are.
+
+A merged pipeline keeps each job's commands together and in its order, and one
+Redis runs a pipeline in order, so a job's cross-slot intents still come before
+the write they describe. Jobs of one batch do not see each other's replies, and
+need not: each job's commands are atomic scripts or idempotent commands of its
+own, as they were when each job sent its own pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Generator
+from functools import partial
+from typing import Any, TypeVar
+
+import outcome
+import redis
+import trio
+from redis.client import Pipeline
+
+T = TypeVar("T")
+# A job's rounds: it yields a filled pipeline, gets its replies, returns its result.
+Rounds = Generator[Pipeline, list[Any], T]
+
+
+class _Round:
+    """One job's pipeline waiting for its replies."""
+
+    __slots__ = ("abandoned", "done", "end", "pipe", "replies", "start")
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self.pipe = pipe
+        self.start = self.end = 0
+        self.replies: outcome.Outcome[list[Any]] | None = None
+        self.done = trio.Event()
+        self.abandoned = False
+
+
+class Batcher:
+    """Sends the rounds of concurrent jobs, merged, at most `hops` pipelines at once."""
+
+    def __init__(self, client: redis.Redis, *, hops: int) -> None:
+        self._client = client
+        self._hops = hops
+        self._waiting: list[_Round] = []
+        self._in_flight = 0
+
+    async def round(self, pipe: Pipeline) -> list[Any]:
+        """The replies to `pipe`'s commands, an error in place of a failed one's."""
+        if not len(pipe):
+            return []
+        waiting = _Round(pipe)
+        self._waiting.append(waiting)
+        self._send()
+        try:
+            await waiting.done.wait()
+        except BaseException:
+            waiting.abandoned = True  # left before it was sent: never sent
+            raise
+        assert waiting.replies is not None
+        return waiting.replies.unwrap()
+
+    def _send(self) -> None:
+        while self._waiting and self._in_flight < self._hops:
+            batch = [w for w in self._waiting if not w.abandoned]
+            self._waiting = []
+            if batch:
+                self._start(batch)
+
+    def _start(self, batch: list[_Round]) -> None:
+        merged = self._client.pipeline(transaction=False)
+        for waiting in batch:
+            waiting.start = len(merged)
+            merged.command_stack.extend(waiting.pipe.command_stack)
+            waiting.end = len(merged)
+        self._in_flight += 1
+        token = trio.lowlevel.current_trio_token()
+
+        def deliver(result: outcome.Outcome[list[Any]]) -> None:
+            """In the worker thread: hand the replies to trio (gone at shutdown)."""
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(self._done, batch, result)
+
+        trio.lowlevel.start_thread_soon(partial(merged.execute, raise_on_error=False), deliver)
+
+    def _done(self, batch: list[_Round], result: outcome.Outcome[list[Any]]) -> None:
+        self._in_flight -= 1
+        for waiting in batch:
+            if isinstance(result, outcome.Value):
+                waiting.replies = outcome.Value(result.value[waiting.start : waiting.end])
+            elif isinstance(result, outcome.Error):  # unwrapped once each: one each
+                waiting.replies = outcome.Error(result.error)
+            waiting.done.set()
+        self._send()
+
+
+async def drive(job: Rounds[T], send: Callable[[Pipeline], Awaitable[list[Any]]]) -> T:
+    """Run a job's rounds through `send`; a reply that is an error is raised into the
+    caller, as `Pipeline.execute` raises the first one."""
+    replies: list[Any] | None = None
+    while True:
+        try:
+            pipe = next(job) if replies is None else job.send(replies)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        replies = await send(pipe)
+        if error := next((r for r in replies if isinstance(r, Exception)), None):
+            job.close()
+            raise error
