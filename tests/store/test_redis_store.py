@@ -75,7 +75,7 @@ def record(scope: str) -> IdempotencyRecord:
 
 @asynccontextmanager
 async def opened(server: RedisServer, timeout: float = 5.0) -> AsyncIterator[RedisStore]:
-    store = RedisStore(server.url, timeout=timeout, pool_size=4)
+    store = RedisStore(server.url, timeout=timeout)
     try:
         yield store
     finally:
