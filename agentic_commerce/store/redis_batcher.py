@@ -10,7 +10,9 @@ concurrent calls cost one hop and one round trip, not N. At most `hops` merged
 pipelines are in flight (one is fastest on a loopback Redis: more threads only
 contend for the GIL), and a caller waits for a hop only while that many are.
 
-A merged pipeline keeps each job's commands together and in its order, and one
+Merging extends one pipeline's `command_stack` with the others' (redis-py's own
+list of queued commands, which `execute` sends). A merged pipeline keeps each
+job's commands together and in its order, and one
 Redis runs a pipeline in order, so a job's cross-slot intents still come before
 the write they describe. Jobs of one batch do not see each other's replies, and
 need not: each job's commands are atomic scripts or idempotent commands of its
