@@ -9,11 +9,11 @@ released when the commit does not happen.
 
 from __future__ import annotations
 
-import abc
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.rate_account import Batch
@@ -152,30 +152,33 @@ class Member:
         return f"{'lone' if self.lone else 'shared'}:{self.instance_id}"
 
 
-class Store(abc.ABC):
-    """One interface for the memory and Redis stores."""
+# The store's capabilities, each the protocol its callers depend on. A backend has
+# them all (`Store`); the memory and Redis variants of each live side by side in
+# `store/memory/` and `store/redis/`.
 
-    durable: bool = False
 
-    # sessions and orders -------------------------------------------------
-    @abc.abstractmethod
+class SessionStore(Protocol):
+    """Sessions and their orders, and the index of open sessions by expiry."""
+
     async def load_session(self, session_id: str) -> Session | None: ...
 
-    @abc.abstractmethod
     async def commit(self, commit: Commit) -> Session:
         """Write atomically; returns the session as stored (version incremented)."""
 
-    @abc.abstractmethod
     async def load_order(self, order_id: str) -> Order | None: ...
 
-    @abc.abstractmethod
+    async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:
+        """Open sessions whose `expires_at` has passed."""
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency keys: a claim while their request runs, then its answer."""
+
     async def load_idempotency(self, scope: str) -> IdempotencyRecord | None: ...
 
-    @abc.abstractmethod
     async def put_idempotency(self, record: IdempotencyRecord) -> None:
         """Record an answer that came with no state change (a refusal, a no-op)."""
 
-    @abc.abstractmethod
     async def begin_idempotency(
         self, scope: str, holder: str, ttl_seconds: float
     ) -> IdempotencyRecord | Claim:
@@ -187,7 +190,6 @@ class Store(abc.ABC):
         (`commit`, `put_idempotency`, `put_vault_token`) ends the claim in the same
         write: only a request that recorded nothing releases it."""
 
-    @abc.abstractmethod
     async def renew_idempotency(
         self, claims: Sequence[tuple[str, str]], ttl_seconds: float
     ) -> list[str]:
@@ -195,16 +197,16 @@ class Store(abc.ABC):
         held by their holder any more nor answered (an answer may land just before its
         request forgets the claim, which is no loss)."""
 
-    @abc.abstractmethod
     async def release_idempotency(self, scope: str, holder: str) -> None:
         """Drop the claim if `holder` still holds it (a lapsed claim may be another's)."""
 
-    # inventory -----------------------------------------------------------
-    @abc.abstractmethod
+
+class StockStore(Protocol):
+    """Stock levels and the holds sessions take on them."""
+
     async def seed_stock(self, levels: Mapping[str, int]) -> None:
         """Set initial stock for products the store does not know yet."""
 
-    @abc.abstractmethod
     async def hold(self, holder: str, wants: Mapping[str, int]) -> tuple[str, ...]:
         """Make `holder`'s reservation exactly `wants`, per product, as far as stock allows.
 
@@ -213,42 +215,46 @@ class Store(abc.ABC):
         with 0 units releases them with the rest (on Redis in the same round trip).
         """
 
-    @abc.abstractmethod
     async def release(self, holder: str) -> None: ...
 
-    @abc.abstractmethod
     async def consume(self, holder: str) -> None:
         """Turn the holder's reservation into sold units."""
 
-    @abc.abstractmethod
     async def stock(self, product_id: str) -> StockLevel: ...
 
-    # sandbox vault --------------------------------------------------------
-    @abc.abstractmethod
+    async def release_orphan_holds(self, older_than: datetime) -> int:
+        """Settle stock holds taken before `older_than` whose session is not open (a
+        process can die between taking a hold and committing its session, or between
+        committing an order and selling its units): a completed session's units are
+        sold, any other holder's released. Returns how many holders were settled."""
+
+
+class VaultStore(Protocol):
+    """The sandbox PSP's delegated-payment tokens."""
+
     async def put_vault_token(
         self, token: VaultToken, idempotency: IdempotencyRecord | None
     ) -> None:
         """Store a new token together with the answer to the request that made it."""
 
-    @abc.abstractmethod
     async def load_vault_token(self, token_id: str) -> VaultToken | None: ...
 
-    @abc.abstractmethod
     async def consume_vault_token(self, token_id: str, use: TokenUse) -> Refusal | None:
         """Mark the token used by `use.session_id` if it may pay for `use`; else
         say why not (and leave it unused). Atomic: one session, ever; the same
         session may present it again (a retried complete whose commit failed)."""
 
-    # request protection ---------------------------------------------------
-    # Shared GCRA buckets: instances judge requests on their own account
-    # (`domain/rate_account.py`) and settle it here in batches.
-    @abc.abstractmethod
+
+class RateLimitStore(Protocol):
+    """Shared GCRA buckets: instances judge requests on their own account
+    (`domain/rate_account.py`) and settle it here in batches; and the replay cache
+    of request signatures."""
+
     async def rate_limit(self, key: str, limit: Limit, now: float) -> tuple[Decision, float]:
         """Count one request in `key`'s shared bucket at once (atomically): the decision
         and the TAT it leaves. A bucket this leaves full (its next request would be
         refused) is busy until it drains: `settle_rate_limits` returns it to everyone."""
 
-    @abc.abstractmethod
     async def settle_rate_limits(
         self, batches: Mapping[str, Batch], now: float
     ) -> dict[str, float]:
@@ -257,16 +263,13 @@ class Store(abc.ABC):
         every busy one: settled by anyone and still ahead of `now`, or left full by
         `rate_limit`."""
 
-    @abc.abstractmethod
     async def remember_signature(self, signature: str, ttl_seconds: float) -> bool:
         """True the first time a signature is seen within `ttl_seconds`; False on a replay."""
 
-    # expiry index and outbox ----------------------------------------------
-    @abc.abstractmethod
-    async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:
-        """Open sessions whose `expires_at` has passed."""
 
-    @abc.abstractmethod
+class OutboxStore(Protocol):
+    """Order events waiting for webhook delivery, oldest first per session."""
+
     async def claim_due_events(
         self, now: datetime, limit: int, lease_seconds: float
     ) -> list[OutboxEvent]:
@@ -277,42 +280,31 @@ class Store(abc.ABC):
         in-flight event whose lease has passed (its dispatcher died) is due again.
         """
 
-    @abc.abstractmethod
     async def save_event(self, event: OutboxEvent) -> None:
         """Write back an event's delivery state (delivered, retry later, dead)."""
 
-    @abc.abstractmethod
     async def load_event(self, event_id: str) -> OutboxEvent | None: ...
 
-    @abc.abstractmethod
     async def list_events(self, state: str | None, limit: int = 100) -> list[OutboxEvent]:
         """Events in a state (or all), oldest first."""
 
-    @abc.abstractmethod
     async def outbox_counts(self) -> dict[str, int]:
         """Number of events per state (exact: it may read every undelivered event)."""
 
-    @abc.abstractmethod
     async def outbox_backlog(self) -> tuple[int, int]:
         """(undelivered, dead) events, cheaply whatever the backlog (for gauges):
         undelivered counts pending and in-flight events (on Redis also, for a while,
         the index intent of a commit that did not happen)."""
 
-    @abc.abstractmethod
-    async def release_orphan_holds(self, older_than: datetime) -> int:
-        """Settle stock holds taken before `older_than` whose session is not open (a
-        process can die between taking a hold and committing its session, or between
-        committing an order and selling its units): a completed session's units are
-        sold, any other holder's released. Returns how many holders were settled."""
 
-    # several instances ------------------------------------------------------
-    # One live actor per session across instances: a lease per session, taken
-    # by the instance that runs its actor. A single-process store owns every
-    # session; the Redis store implements the real thing.
+class InstanceStore(Protocol):
+    """Several instances: one live actor per session across them, by a lease per
+    session taken by the instance that runs its actor; registrations; named locks.
+    A single-process store owns every session."""
+
     async def acquire_lease(self, session_id: str, instance_id: str, ttl: float) -> str | None:
         """Take (or keep) the session's lease; None when `instance_id` now holds it,
         else the id of the instance that does."""
-        return None
 
     async def lease_or_load(
         self, session_id: str, instance_id: str, ttl: float
@@ -320,25 +312,19 @@ class Store(abc.ABC):
         """For a read: (True, None) when `instance_id` holds the session's lease now
         (it was free, or its own), else (False, the committed session or None), in
         one step (on Redis one round trip: the lease and the session share a slot)."""
-        if await self.acquire_lease(session_id, instance_id, ttl) is None:
-            return True, None
-        return False, await self.load_session(session_id)
 
     async def take_over_lease(
         self, session_id: str, instance_id: str, previous: str, ttl: float
     ) -> bool:
         """Take the lease from `previous` (an instance that is gone), only if it
         still holds it; True when `instance_id` holds it now."""
-        return True
 
     async def renew_leases(
         self, instance_id: str, session_ids: Sequence[str], ttl: float
     ) -> list[str]:
         """Extend this instance's leases; returns the sessions whose lease it lost."""
-        return []
 
-    async def release_lease(self, session_id: str, instance_id: str) -> None:
-        return None
+    async def release_lease(self, session_id: str, instance_id: str) -> None: ...
 
     async def join(self, member: Member, ttl: float) -> Joined | str:
         """Register (or renew) a live instance for `ttl` seconds, with its internal URL
@@ -346,23 +332,32 @@ class Store(abc.ABC):
         registration lapsed), RENEWED when it was; else the registered member that
         forbids it: a lone instance shares the store with nobody, and nobody joins
         while a lone one is registered. A single-process store has no one to meet."""
-        return Joined.RENEWED
 
     async def leave(self, member: Member) -> None:
         """Unregister at a clean stop, so a restart need not wait for the TTL."""
-        return None
 
     async def instance_url(self, instance_id: str) -> str | None:
         """Where a registered instance takes forwarded requests; None when it is gone
         (its registration lapsed: one TTL after its last renewal)."""
-        return None
 
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
         """A named lock (e.g. the expiry sweep): True when `owner` holds it for `ttl`."""
-        return True
 
-    async def ping(self) -> bool:
-        return True
 
-    async def close(self) -> None:
-        return None
+class Store(
+    SessionStore,
+    IdempotencyStore,
+    StockStore,
+    VaultStore,
+    RateLimitStore,
+    OutboxStore,
+    InstanceStore,
+    Protocol,
+):
+    """A backend: every capability, and whether what it keeps survives a restart."""
+
+    durable: bool
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...

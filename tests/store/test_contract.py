@@ -29,7 +29,6 @@ from agentic_commerce.domain.model import Line, Order, Payment, Session, Status
 from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Limit, decide
 from agentic_commerce.domain.vault import TokenUse, VaultToken
-from agentic_commerce.store import memory
 from agentic_commerce.store.base import (
     Claim,
     Commit,
@@ -41,6 +40,10 @@ from agentic_commerce.store.base import (
     VersionConflict,
 )
 from agentic_commerce.store.memory import MemoryStore
+from agentic_commerce.store.memory import idempotency as memory_idempotency
+from agentic_commerce.store.memory import limits as memory_limits
+from agentic_commerce.store.memory import state as memory_state
+from agentic_commerce.store.memory import stock as memory_stock
 from tests.stores import StoreFactory
 
 T = TypeVar("T")
@@ -706,9 +709,14 @@ class FakeTime:
         return self.now
 
 
+def fake_memory_time(monkeypatch: pytest.MonkeyPatch, clock: FakeTime) -> None:
+    for module in (memory_state, memory_idempotency, memory_limits, memory_stock):
+        monkeypatch.setattr(module, "time", clock)
+
+
 def test_memory_record_lives_until_its_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeTime(1_000_000.0)
-    monkeypatch.setattr(memory, "time", clock)
+    fake_memory_time(monkeypatch, clock)
     store = MemoryStore()
     run(store.commit(Commit(session(), None, record("merchant:key", 1_000_060.0))))
     assert run(store.load_idempotency("merchant:key")) is not None
@@ -724,19 +732,19 @@ def test_memory_expired_records_are_purged_as_records_are_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = FakeTime(1_000_000.0)
-    monkeypatch.setattr(memory, "time", clock)
+    fake_memory_time(monkeypatch, clock)
     store = MemoryStore()
-    for i in range(memory.PURGE_EVERY - 1):
+    for i in range(memory_state.PURGE_EVERY - 1):
         run(store.put_idempotency(record(f"old{i}", 1_000_001.0)))
     clock.now = 1_000_002.0
-    assert len(store._idempotency) == memory.PURGE_EVERY - 1
+    assert len(store._idempotency) == memory_state.PURGE_EVERY - 1
     run(store.put_idempotency(record("fresh", 1_000_100.0)))
     assert list(store._idempotency) == ["fresh"]  # memory stays bounded
 
 
 def test_memory_claims_lapse(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeTime(500.0)
-    monkeypatch.setattr(memory, "time", clock)
+    fake_memory_time(monkeypatch, clock)
     store = MemoryStore()
     assert run(store.begin_idempotency("k", "a", 30)) is Claim.CLAIMED_FRESH
     clock.now = 529.9

@@ -1,0 +1,29 @@
+"""The embedded store: process memory, no configuration, not durable."""
+
+from __future__ import annotations
+
+from agentic_commerce.store.memory.idempotency import MemoryIdempotency
+from agentic_commerce.store.memory.instances import LoneInstance
+from agentic_commerce.store.memory.limits import MemoryRateLimits
+from agentic_commerce.store.memory.outbox import MemoryOutbox
+from agentic_commerce.store.memory.sessions import MemorySessions
+from agentic_commerce.store.memory.stock import MemoryStock
+from agentic_commerce.store.memory.vault import MemoryVault
+
+
+class MemoryStore(
+    MemorySessions,
+    MemoryIdempotency,
+    MemoryStock,
+    MemoryVault,
+    MemoryRateLimits,
+    MemoryOutbox,
+    LoneInstance,
+):
+    durable = False
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
