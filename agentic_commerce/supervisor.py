@@ -30,7 +30,7 @@ from agentic_commerce.domain.catalog import Catalog, CatalogError
 from agentic_commerce.http.app import create_app
 from agentic_commerce.store.base import Store
 from agentic_commerce.store.memory import MemoryStore
-from agentic_commerce.store.redis_store import RedisStore
+from agentic_commerce.store.redis import RedisStore
 from agentic_commerce.workers import run_workers
 
 log = structlog.get_logger("agentic_commerce")

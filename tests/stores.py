@@ -13,8 +13,8 @@ import trio.testing
 
 from agentic_commerce.store.base import Store, StoreUnavailable
 from agentic_commerce.store.memory import MemoryStore
-from agentic_commerce.store.redis_batcher import Rounds, drive
-from agentic_commerce.store.redis_store import RedisStore
+from agentic_commerce.store.redis import RedisStore
+from agentic_commerce.store.redis.batcher import Round, Rounds, drive, joined, stages_of
 
 T = TypeVar("T")
 
@@ -28,8 +28,14 @@ class LocalRedisStore(RedisStore):
     virtual time cannot jump while Redis answers (a thread would leave trio idle,
     and the autojump clock would fire every timer). Otherwise: worker threads."""
 
-    async def _round(self, pipe: Any) -> Any:
-        return await _execute(pipe) if _inline() else await super()._round(pipe)
+    async def _round(self, stages: Any) -> Any:
+        return await _execute(stages) if _inline() else await super()._round(stages)
+
+    async def _load_scripts(self) -> None:
+        if _inline():
+            self._load_scripts_now()
+        else:
+            await super()._load_scripts()
 
 
 def run_job(job: Rounds[T]) -> T:
@@ -42,8 +48,8 @@ def run_job(job: Rounds[T]) -> T:
     raise AssertionError("an inline round suspended")
 
 
-async def _execute(pipe: Any) -> Any:
-    return pipe.execute(raise_on_error=False)
+async def _execute(stages: Round) -> Any:
+    return joined(stages_of(stages)).execute(raise_on_error=False)
 
 
 def _inline() -> bool:

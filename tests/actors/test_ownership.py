@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from agentic_commerce.actors.ownership import LEASE_HOLD_TTLS, Ownership, TakeOver
-from agentic_commerce.store import redis_store
+from agentic_commerce.store.redis import keys as redis_keys
 from tests.redis_server import RedisServer
 from tests.stores import StoreCalls, StoreFactory
 
@@ -72,12 +72,12 @@ async def test_the_keeper_renews_no_lease_until_half_its_hold_has_passed(
     await a._round()
     assert sorted(renewed[-1]) == sorted(f"cs_{n}" for n in range(50))  # each once, now
     with redis.Redis.from_url(redis_url(store)) as r:
-        held = r.pttl(redis_store._lease_key("cs_0"))
+        held = r.pttl(redis_keys.lease_key("cs_0"))
     assert held > (LEASE_HOLD_TTLS - 1) * TTL * 1000
 
 
 def redis_url(store: Any) -> str:
-    kwargs = store._pool.connection_kwargs
+    kwargs = store._redis.connection_pool.connection_kwargs
     return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
 
 
@@ -134,7 +134,7 @@ async def test_an_instance_whose_registration_lapsed_drops_its_sessions(
     await a._round()
     assert sessions.stopped == []
     with redis.Redis.from_url(redis_url(store)) as r:  # cut off for a TTL: it lapsed
-        r.zrem(redis_store.MEMBERS_KEY, a.member.name)
+        r.zrem(redis_keys.MEMBERS_KEY, a.member.name)
     await a._round()
     assert sorted(sessions.stopped) == ["cs_1", "cs_2"]
     assert not a.fenced  # nobody else took its place: it serves, sessions come back
@@ -152,8 +152,8 @@ async def test_an_instance_that_could_not_renew_asks_again_before_it_serves_a_se
     store = redis_factory()
     a, sessions, b = await a_runs_cs_1_beside_b(store)
     with redis.Redis.from_url(redis_url(store)) as r:  # a's registration lapsed
-        r.zrem(redis_store.MEMBERS_KEY, a.member.name)
-        r.delete(redis_store._instance_key("a"))
+        r.zrem(redis_keys.MEMBERS_KEY, a.member.name)
+        r.delete(redis_keys.instance_key("a"))
     a._joined_at -= 10 * TTL  # its keeper has not renewed for a while
     assert await b.locate("cs_1") is None  # a is gone for b: b takes cs_1 over
     assert await a.locate("cs_1") == "http://b"

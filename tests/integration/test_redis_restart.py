@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from agentic_commerce.domain.model import Session, Status
-from agentic_commerce.store.redis_store import RedisStore
+from agentic_commerce.store.redis import RedisStore
 from tests.e2e.server import Server, running_server
 from tests.http.test_delegate_payment import delegate_body
 from tests.real_requests import HEADERS, PAY, with_address

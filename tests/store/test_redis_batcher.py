@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from agentic_commerce.store.base import Commit, StoreUnavailable
-from agentic_commerce.store.redis_store import RedisStore
+from agentic_commerce.store.redis import RedisStore
 from tests.redis_server import RedisServer
 from tests.store.test_redis_store import opened, session
 from tests.store.test_round_trips import wire

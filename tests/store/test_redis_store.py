@@ -20,7 +20,6 @@ import trio
 from agentic_commerce.domain.model import Line, Order, Payment, Session, Status
 from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Limit
-from agentic_commerce.store import redis_store
 from agentic_commerce.store.base import (
     Claim,
     Commit,
@@ -28,7 +27,11 @@ from agentic_commerce.store.base import (
     OutboxEvent,
     StoreUnavailable,
 )
-from agentic_commerce.store.redis_store import RedisStore
+from agentic_commerce.store.redis import RedisStore
+from agentic_commerce.store.redis import keys as redis_keys
+from agentic_commerce.store.redis import limits as redis_limits
+from agentic_commerce.store.redis import outbox as redis_outbox
+from agentic_commerce.store.redis import sessions as redis_sessions
 from tests.redis_server import RedisServer
 from tests.stores import run_job
 
@@ -191,9 +194,9 @@ async def test_expiries_are_kept_by_redis(own_redis: RedisServer) -> None:
             assert await store.begin_idempotency("cs_1\x1fk2", "h", 7) is Claim.CLAIMED_FRESH
             assert await store.remember_signature("sig", 5)
             await store.rate_limit("merchant:m", LIMIT, time.time())
-            record_ttl = client.pttl(redis_store._idempotency_key("cs_1\x1fk"))
+            record_ttl = client.pttl(redis_keys.idempotency_key("cs_1\x1fk"))
             assert 3_000_000 < record_ttl <= 3_601_000
-            claim = redis_store._idempotency_key("cs_1\x1fk2")  # the claim, until answered
+            claim = redis_keys.idempotency_key("cs_1\x1fk2")  # the claim, until answered
             assert 6_000 < client.pttl(claim) <= 7_000
             assert 4_000 < client.pttl("acs:sig:sig") <= 5_000
             assert 0 < client.pttl("acs:{rl}:merchant:m") <= 1_002  # one interval ahead
@@ -207,25 +210,25 @@ async def test_a_settled_bucket_outlives_its_tat_and_the_busy_index_is_pruned(
         with own_redis.client() as client:
             now = time.time()
             await store.settle_rate_limits({"merchant:m": Batch.one(1.0, now)}, now)
-            grace = redis_store.SETTLED_BUCKET_GRACE_MS
+            grace = redis_limits.SETTLED_BUCKET_GRACE_MS
             assert grace < client.pttl("acs:{rl}:merchant:m") <= grace + 1_001
-            assert client.zscore(redis_store.BUSY, "merchant:m") == now + 1
+            assert client.zscore(redis_keys.BUSY, "merchant:m") == now + 1
             assert await store.settle_rate_limits({}, now + 1) == {}
-            assert client.zcard(redis_store.BUSY) == 0
+            assert client.zcard(redis_keys.BUSY) == 0
 
 
 async def test_an_intent_whose_write_never_came_is_dropped_after_the_grace(
     own_redis: RedisServer,
 ) -> None:
-    grace = timedelta(seconds=redis_store.INTENT_GRACE_SECONDS)
+    grace = timedelta(seconds=redis_keys.INTENT_GRACE_SECONDS)
     async with opened(own_redis) as store:
         with own_redis.client() as client:
             # As if a process died between the expiry-index intent and its create.
-            client.zadd(redis_store.EXPIRY, {"cs_ghost": redis_store._us(NOW)})
+            client.zadd(redis_keys.EXPIRY, {"cs_ghost": redis_keys.us(NOW)})
             assert await store.due_sessions(NOW + timedelta(seconds=1)) == []
-            assert client.zscore(redis_store.EXPIRY, "cs_ghost") is not None  # may still come
+            assert client.zscore(redis_keys.EXPIRY, "cs_ghost") is not None  # may still come
             assert await store.due_sessions(NOW + grace + timedelta(seconds=1)) == []
-            assert client.zscore(redis_store.EXPIRY, "cs_ghost") is None
+            assert client.zscore(redis_keys.EXPIRY, "cs_ghost") is None
 
 
 async def test_a_claim_racing_a_commit_does_not_delay_its_event(
@@ -235,10 +238,10 @@ async def test_a_claim_racing_a_commit_does_not_delay_its_event(
     script: the event it could not see yet is due as soon as the commit is in."""
     async with opened(own_redis) as store:
         with own_redis.client() as client:
-            run_job(redis_store._load_scripts(client))
-            redis_store._index_events(client, "cs_1", "pending", ["evt_1"])  # the intent
+            await store._load_scripts()
+            redis_outbox.index_events(client, "cs_1", "pending", ["evt_1"])  # the intent
             assert await store.claim_due_events(NOW, 10, 30) == []  # no event yet
-            monkeypatch.setattr(redis_store, "_index_events", lambda *args: None)
+            monkeypatch.setattr(redis_sessions, "index_events", lambda *args: None)
             await store.commit(Commit(session(), None, None, (event(),)))  # the script lands
             (claimed,) = await store.claim_due_events(NOW, 10, 30)
             assert claimed.id == "evt_1"
@@ -250,9 +253,9 @@ async def test_a_commit_between_a_claims_look_and_its_settle_is_not_put_off(
     """The narrowest window: the claim saw the intent and no event, then the whole
     commit lands, then the claim settles the due time on what it saw."""
     async with opened(own_redis) as store:
-        run_job(redis_store._load_scripts(store._redis))
-        redis_store._index_events(store._redis, "cs_1", "pending", ["evt_1"])  # the intent
-        settle = redis_store.DUE_SETTLE
+        await store._load_scripts()
+        redis_outbox.index_events(store._redis, "cs_1", "pending", ["evt_1"])  # the intent
+        settle = redis_outbox.DUE_SETTLE
         landed: list[bool] = []
 
         def commit_first(client: Any, keys: Any, args: Any) -> Any:
@@ -264,10 +267,10 @@ async def test_a_commit_between_a_claims_look_and_its_settle_is_not_put_off(
                 )
             return settle(client, keys, args)
 
-        monkeypatch.setattr(redis_store, "DUE_SETTLE", commit_first)
+        monkeypatch.setattr(redis_outbox, "DUE_SETTLE", commit_first)
         assert await store.claim_due_events(NOW, 10, 30) == []  # it looked too early
         assert landed
-        monkeypatch.setattr(redis_store, "DUE_SETTLE", settle)
+        monkeypatch.setattr(redis_outbox, "DUE_SETTLE", settle)
         (claimed,) = await store.claim_due_events(NOW, 10, 30)
         assert claimed.id == "evt_1"
 
@@ -281,13 +284,13 @@ async def test_index_entries_of_finished_events_are_filed_where_they_belong(
         with own_redis.client() as client:
             await completed_checkout(store)
             (claimed,) = await store.claim_due_events(NOW, 10, 30)
-            real_index = redis_store._index_events
-            monkeypatch.setattr(redis_store, "_index_events", lambda *args: None)
+            real_index = redis_outbox.index_events
+            monkeypatch.setattr(redis_outbox, "index_events", lambda *args: None)
             await store.save_event(replace(claimed, state="delivered", lease_until=None))
-            assert client.zscore(redis_store.OUTBOX_LIVE, "evt_1") is not None  # not yet filed
-            monkeypatch.setattr(redis_store, "_index_events", real_index)
+            assert client.zscore(redis_keys.OUTBOX_LIVE, "evt_1") is not None  # not yet filed
+            monkeypatch.setattr(redis_outbox, "index_events", real_index)
             assert await store.outbox_counts() == {"delivered": 1}
-            assert client.zscore(redis_store.OUTBOX_LIVE, "evt_1") is None
+            assert client.zscore(redis_keys.OUTBOX_LIVE, "evt_1") is None
             assert [e.id for e in await store.list_events("delivered")] == ["evt_1"]
 
 
@@ -304,7 +307,7 @@ async def test_the_orphan_sweep_looks_at_an_open_session_s_holder_again_only_at_
             later = datetime.now(UTC) + timedelta(seconds=5)
             assert await store.release_orphan_holds(later) == 0
             expiry = session("cs_open").expires_at.timestamp()
-            assert client.zscore(redis_store.HOLDS, "cs_open") == pytest.approx(expiry)
-            assert client.zrangebyscore(redis_store.HOLDS, "-inf", later.timestamp()) == []
+            assert client.zscore(redis_keys.HOLDS, "cs_open") == pytest.approx(expiry)
+            assert client.zrangebyscore(redis_keys.HOLDS, "-inf", later.timestamp()) == []
             await store.release("cs_open")
-            assert client.zscore(redis_store.HOLDS, "cs_open") is None
+            assert client.zscore(redis_keys.HOLDS, "cs_open") is None

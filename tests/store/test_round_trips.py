@@ -11,7 +11,7 @@ from redis.connection import AbstractConnection
 
 from agentic_commerce.domain.model import Status
 from agentic_commerce.store.base import Commit
-from agentic_commerce.store.redis_store import RedisStore
+from agentic_commerce.store.redis import RedisStore
 from tests.store.test_contract import event, order, record, run, session, token
 from tests.stores import StoreFactory
 

@@ -22,27 +22,42 @@ own, as they were when each job sent its own pipeline.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
 import outcome
-import redis
 import trio
 from redis.client import Pipeline
 
 T = TypeVar("T")
-# A job's rounds: it yields a filled pipeline, gets its replies, returns its result.
-Rounds = Generator[Pipeline, list[Any], T]
+# One round trip of a job: a pipeline, or stages that must land in this order (the
+# cross-slot intents before what they index): one Redis runs a pipeline in order,
+# a cluster does not (`client.ClusterRounds`).
+Round = Pipeline | tuple[Pipeline, ...]
+# A job's rounds: it yields a filled round, gets its replies, returns its result.
+Rounds = Generator[Round, list[Any], T]
+
+
+def stages_of(stages: Round) -> tuple[Pipeline, ...]:
+    return stages if isinstance(stages, tuple) else (stages,)
+
+
+def joined(stages: Sequence[Pipeline]) -> Pipeline:
+    """One pipeline of every command of `stages`, in order (it is the first one)."""
+    first, *rest = stages
+    for stage in rest:
+        first.command_stack.extend(stage.command_stack)
+    return first
 
 
 class _Round:
     """One job's pipeline waiting for its replies."""
 
-    __slots__ = ("abandoned", "done", "end", "pipe", "replies", "start")
+    __slots__ = ("abandoned", "done", "end", "replies", "stages", "start")
 
-    def __init__(self, pipe: Pipeline) -> None:
-        self.pipe = pipe
+    def __init__(self, stages: tuple[Pipeline, ...]) -> None:
+        self.stages = stages
         self.start = self.end = 0
         self.replies: outcome.Outcome[list[Any]] | None = None
         self.done = trio.Event()
@@ -52,17 +67,16 @@ class _Round:
 class Batcher:
     """Sends the rounds of concurrent jobs, merged, at most `hops` pipelines at once."""
 
-    def __init__(self, client: redis.Redis, *, hops: int) -> None:
-        self._client = client
+    def __init__(self, *, hops: int) -> None:
         self._hops = hops
         self._waiting: list[_Round] = []
         self._in_flight = 0
 
-    async def round(self, pipe: Pipeline) -> list[Any]:
-        """The replies to `pipe`'s commands, an error in place of a failed one's."""
-        if not len(pipe):
+    async def round(self, stages: Round) -> list[Any]:
+        """The replies to the round's commands, an error in place of a failed one's."""
+        waiting = _Round(stages_of(stages))
+        if not any(len(stage) for stage in waiting.stages):
             return []
-        waiting = _Round(pipe)
         self._waiting.append(waiting)
         self._send()
         try:
@@ -81,11 +95,11 @@ class Batcher:
                 self._start(batch)
 
     def _start(self, batch: list[_Round]) -> None:
-        merged = self._client.pipeline(transaction=False)
-        for waiting in batch:
-            waiting.start = len(merged)
-            merged.command_stack.extend(waiting.pipe.command_stack)
-            waiting.end = len(merged)
+        at = 0
+        for waiting in batch:  # before joining: it grows the first stage
+            waiting.start = at
+            at = waiting.end = at + sum(len(stage) for stage in waiting.stages)
+        merged = joined([stage for waiting in batch for stage in waiting.stages])
         self._in_flight += 1
         token = trio.lowlevel.current_trio_token()
 
@@ -107,17 +121,17 @@ class Batcher:
         self._send()
 
 
-async def drive(job: Rounds[T], send: Callable[[Pipeline], Awaitable[list[Any]]]) -> T:
+async def drive(job: Rounds[T], send: Callable[[Round], Awaitable[list[Any]]]) -> T:
     """Run a job's rounds through `send`; a reply that is an error is raised into the
     caller, as `Pipeline.execute` raises the first one."""
     replies: list[Any] | None = None
     while True:
         try:
-            pipe = next(job) if replies is None else job.send(replies)
+            stages = next(job) if replies is None else job.send(replies)
         except StopIteration as stop:
             result: T = stop.value
             return result
-        replies = await send(pipe)
+        replies = await send(stages)
         if error := next((r for r in replies if isinstance(r, Exception)), None):
             job.close()
             raise error
