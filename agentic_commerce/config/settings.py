@@ -1,377 +1,391 @@
-"""Settings from the environment, with the embedded defaults that make the server
-run with no configuration at all (memory store, demo API key, demo catalog)."""
+"""Settings from the environment, each declared once: its variable, type, default, bounds and
+meaning. The defaults make the server run with no configuration at all (memory store, demo API
+key, demo catalog); the README's settings table is rendered from these declarations
+(`settings_table.py`)."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
+from pydantic import AfterValidator, AliasGenerator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agentic_commerce.config import production
+from agentic_commerce.config.demo import DEFAULT_CATALOG, DEMO_API_KEY, DEMO_MERCHANT
+from agentic_commerce.config.env_source import EnvironmentSource, refusal
+from agentic_commerce.config.env_types import (
+    LOWERCASE,
+    STRIPPED,
+    UPPERCASE,
+    AbsoluteUrl,
+    ApiKeys,
+    BaseUrl,
+    EnvBool,
+    EventNames,
+    HostPorts,
+    Networks,
+    OrderUrlTemplate,
+    Pairs,
+    Schedule,
+    one_of,
+)
 from agentic_commerce.protocol.traits import OLDEST_FIRST
 
-DEMO_API_KEY = "api_key_demo_123"
-MIN_SECRET_LENGTH = 24
-DEMO_MERCHANT = "merchant_demo"
-DEFAULT_CATALOG = Path(__file__).with_name("catalog.json")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-APP_ENVS = ("development", "production")  # anything else (`prod`, `staging`) is refused
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # About 1 s, 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h (jitter is added).
 DEFAULT_RETRY_SCHEDULE = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0)
+# The key of `json_schema_extra` giving the README's default where the declared one cannot.
+SHOWN = "shown_default"
 
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
+def _off_in_production(data: dict[str, Any]) -> bool:
+    """The default of what production must not turn on unasked (it reads the valid APP_ENV)."""
+    return bool(data["app_env"] != "production")
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive")
-    return value
+class Settings(BaseSettings):
+    """Every setting, named as its variable in lower case unless `validation_alias` says
+    otherwise. `Settings(...)` takes only the values given (tests build on the defaults);
+    `from_env` reads the environment."""
 
+    model_config = SettingsConfigDict(
+        frozen=True,
+        case_sensitive=True,
+        validate_by_name=True,
+        alias_generator=AliasGenerator(validation_alias=str.upper),
+    )
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-
-def _url(env: Mapping[str, str], name: str) -> str | None:
-    raw = (env.get(name) or "").strip()
-    if raw and not raw.startswith(("http://", "https://")):
-        raise SettingsError(f"{name} must be an absolute http(s) URL")
-    return raw or None
-
-
-def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...]:
-    """Comma-separated delays in seconds, e.g. `1,5,30`."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return DEFAULT_RETRY_SCHEDULE
-    try:
-        delays = tuple(float(part) for part in raw.split(","))
-    except ValueError:
-        raise SettingsError(f"{name} must be comma-separated seconds") from None
-    if not delays or any(d < 0 for d in delays):
-        raise SettingsError(f"{name} must list non-negative delays")
-    return delays
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    """One of `choices` (the first is the default)."""
-    raw = (env.get(name) or choices[0]).strip()
-    if raw not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}")
-    return raw
-
-
-def _app_env(env: Mapping[str, str]) -> str:
-    """`development` or `production`: a typo must not quietly run the demo setup."""
-    raw = (env.get("APP_ENV") or APP_ENVS[0]).strip().lower()
-    if raw not in APP_ENVS:
-        raise SettingsError(f"APP_ENV must be one of {', '.join(APP_ENVS)}, got {raw!r}")
-    return raw
-
-
-def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
-    """Comma-separated addresses or CIDR networks, e.g. `10.0.0.0/8,192.0.2.7`."""
-    try:
-        return tuple(
-            ipaddress.ip_network(part.strip(), strict=False)
-            for part in (env.get(name) or "").split(",")
-            if part.strip()
+    host: str = Field("127.0.0.1", description="where to listen: the address")
+    port: int = Field(8080, ge=0, description="where to listen: the port")
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], UPPERCASE] = (
+        Field("INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`, any case")
+    )
+    log_format: Annotated[Literal["json", "console"], LOWERCASE] = Field(
+        "json", description="`json` lines or `console`"
+    )
+    app_env: Annotated[Literal["development", "production"], LOWERCASE] = Field(
+        "development",
+        description="`development` or `production` (anything else is refused): `production` "
+        "turns simulated payments and the vault off, and refuses unsafe settings "
+        "(see [Security](#security))",
+    )
+    api_keys: ApiKeys = Field(
+        default_factory=lambda: {DEMO_API_KEY: DEMO_MERCHANT},
+        repr=False,
+        description="`key:merchant_id,key2:merchant_id2` (required in production, each key at "
+        "least 24 characters)",
+        json_schema_extra={SHOWN: "demo key"},
+    )
+    psp_accounts: Pairs = Field(
+        default_factory=dict,
+        description="`merchant_id:psp_account,…`: the PSP account advertised in the card "
+        "handler's config and required in vault allowances",
+        json_schema_extra={SHOWN: "each merchant's own id"},
+    )
+    shop_url: BaseUrl = Field("https://shop.example.com", description="base of the policy links")
+    order_url_template: OrderUrlTemplate = Field(
+        default_factory=lambda data: f"{data['shop_url']}/orders/{{order_id}}",
+        description="absolute order permalink",
+        json_schema_extra={SHOWN: "`$SHOP_URL/orders/{order_id}`"},
+    )
+    catalog_file: Path = Field(
+        DEFAULT_CATALOG,
+        description="product catalog JSON",
+        json_schema_extra={SHOWN: "demo catalog"},
+    )
+    simulated_payments: EnvBool = Field(
+        default_factory=_off_in_production,
+        description="accept `tok_test_…` tokens",
+        json_schema_extra={SHOWN: "`true` (`false` in production)"},
+    )
+    session_ttl_seconds: int = Field(
+        3600, ge=1, description="a session expires this long after creation"
+    )
+    actor_idle_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="an idle session actor is passivated (its state stays in the store; the "
+        "next message or the expiry index wakes it)",
+    )
+    mailbox_size: int = Field(256, ge=1, description="bound of every actor mailbox")
+    ask_timeout_seconds: float = Field(
+        30.0, gt=0, description="how long a request waits for its actor"
+    )
+    payment_timeout_seconds: float = Field(
+        20.0, gt=0, description="bound of one call to a payment processor"
+    )
+    expiry_sweep_seconds: float = Field(
+        5.0, gt=0, description="how often the store's expiry index is swept"
+    )
+    redis_url: str | None = Field(
+        None,
+        repr=False,
+        description="keep all state in Redis (`redis://host:6379/0`; run it with AOF): a "
+        "restart loses nothing and instances share state (required in production); optional "
+        "with `REDIS_MODE=sentinel`, where it only carries the database number and password",
+        json_schema_extra={SHOWN: "unset (memory store)"},
+    )
+    redis_mode: Annotated[Literal["single", "cluster", "sentinel"], LOWERCASE] = Field(
+        "single",
+        description="`single` server, `cluster` (`REDIS_URL` names any of its nodes) or "
+        "`sentinel` (`REDIS_SENTINELS` find the master `REDIS_SENTINEL_MASTER`)",
+    )
+    redis_sentinels: HostPorts = Field(
+        (), description="`host:port,…` of the sentinels (with `REDIS_MODE=sentinel` only)"
+    )
+    redis_sentinel_master: str | None = Field(
+        None, description="the name the sentinels know the master by (with `sentinel` only)"
+    )
+    instance_url: AbsoluteUrl | None = Field(
+        None,
+        description="this instance's internal address for calls forwarded by other instances "
+        "(set per instance when several share one Redis; `--workers` sets it)",
+    )
+    internal_port: Annotated[int | None, Field(ge=0), AfterValidator(lambda p: p or None)] = Field(
+        None,
+        description="the port this instance also listens on for those forwarded calls "
+        "(`--workers` sets it)",
+    )
+    internal_secret: str | None = Field(
+        None,
+        repr=False,
+        description="signs forwarded calls between instances",
+        json_schema_extra={SHOWN: "unset (random per `--workers` group)"},
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="set by `--workers N` for its worker processes (they bind the port with "
+        "SO_REUSEPORT)",
+    )
+    lease_ttl_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="an instance's registration, renewed every third of it (its sessions' "
+        "leases last as long as it does): how long a silent owner can delay its sessions; "
+        "also the Idempotency-Key claim",
+    )
+    redis_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="bound of every Redis round trip (beyond it: 503 `service_unavailable` "
+        "with `Retry-After`, and `/ready` fails)",
+    )
+    redis_pool_size: int = Field(
+        1,
+        ge=1,
+        description="Redis connections, each carrying one merged pipeline at a time (see "
+        "[What a request costs Redis](#several-instances)): more only help a Redis far away "
+        "on the network",
+    )
+    idempotency_ttl_seconds: int = Field(
+        86400, ge=1, description="how long idempotent answers are kept"
+    )
+    rate_limit_per_minute: int = Field(600, ge=1, description="per-merchant rate limit")
+    rate_limit_burst: int = Field(
+        default_factory=lambda data: data["rate_limit_per_minute"],
+        ge=1,
+        description="per-merchant burst",
+        json_schema_extra={SHOWN: "= `RATE_LIMIT_PER_MINUTE`"},
+    )
+    rate_limit_settle_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="how often each instance settles its rate-limit counts with the store "
+        "(one round trip); bounds how far instances together can exceed a limit (see "
+        "[Security](#security))",
+    )
+    auth_failures_per_minute: int = Field(
+        10,
+        ge=1,
+        description="failed API or admin keys per client address a minute (and burst) before 429",
+    )
+    trusted_proxies: Networks = Field(
+        (),
+        description="comma-separated addresses or CIDR networks of reverse proxies whose "
+        "`X-Forwarded-For` names the client",
+    )
+    signature_secret: str | None = Field(
+        None, repr=False, description="require signed requests (all merchants)"
+    )
+    merchant_signature_secrets: Pairs = Field(
+        default_factory=dict,
+        repr=False,
+        description="`merchant_id:secret,…`: require signed requests (per merchant)",
+    )
+    signature_tolerance_seconds: int = Field(
+        300, ge=1, description="accepted clock skew of `Timestamp`"
+    )
+    max_line_items: int = Field(100, ge=1, description="items per request")
+    vault_enabled: EnvBool = Field(
+        default_factory=_off_in_production,
+        description="serve `/agentic_commerce/delegate_payment`",
+        json_schema_extra={SHOWN: "`true` (`false` in production)"},
+    )
+    vault_secret: str | None = Field(
+        None,
+        repr=False,
+        description="key of card fingerprints (required in production when the vault is on)",
+        json_schema_extra={SHOWN: "random per start"},
+    )
+    stripe_secret_key: str | None = Field(
+        None,
+        repr=False,
+        description="charge `spt_` tokens with Stripe (required in production)",
+    )
+    stripe_api_base: str | None = Field(
+        None, description="override Stripe's address", json_schema_extra={SHOWN: "Stripe's"}
+    )
+    stripe_api_version: str | None = Field(
+        None, description="pin Stripe's API version", json_schema_extra={SHOWN: "Stripe's"}
+    )
+    stripe_token_placement: Annotated[Literal["payment_method_data", "top_level"], STRIPPED] = (
+        Field(
+            "payment_method_data",
+            description="`payment_method_data[shared_payment_granted_token]` or `top_level` "
+            "`shared_payment_granted_token` (older Stripe API versions)",
         )
-    except ValueError:
-        raise SettingsError(f"{name} must list IP addresses or CIDR networks") from None
+    )
+    stripe_risk_check: EnvBool = Field(
+        False,
+        validation_alias="STRIPE_SPT_RISK_CHECK",
+        description="retrieve the granted token first; refuse deactivated or risk-blocked tokens",
+    )
+    stripe_max_concurrency: int = Field(16, ge=1, description="concurrent calls to Stripe")
+    webhook_url: AbsoluteUrl | None = Field(None, description="where order events go")
+    webhook_secret: str | None = Field(
+        None, repr=False, description="the signing key of order events"
+    )
+    webhook_api_version: Annotated[str, STRIPPED, one_of(OLDEST_FIRST)] | None = Field(
+        None,
+        description="fix the version of webhook bodies",
+        json_schema_extra={SHOWN: "each session's"},
+    )
+    webhook_legacy_names: EventNames = Field(
+        False,
+        validation_alias="WEBHOOK_EVENT_NAMES",
+        description="`legacy` sends `order_created` / `order_updated`",
+        json_schema_extra={SHOWN: "`spec`"},
+    )
+    webhook_retry_schedule: Schedule = Field(
+        DEFAULT_RETRY_SCHEDULE, description="retry delays in seconds, then dead letter"
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="per-attempt timeout")
+    webhook_concurrency: int = Field(8, ge=1, description="parallel deliveries")
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="outbox poll")
+    admin_api_key: str | None = Field(None, repr=False, description="enables the admin API")
+    admin_allow_kill: EnvBool = Field(
+        default_factory=_off_in_production,
+        description="allow `POST /admin/actors/{id}/kill`",
+        json_schema_extra={SHOWN: "`true` (`false` in production)"},
+    )
+    public_url: BaseUrl | None = Field(
+        None,
+        description="`api_base_url` of the discovery document",
+        json_schema_extra={SHOWN: "the request's host"},
+    )
+    shutdown_timeout_seconds: float = Field(10.0, gt=0, description="bound of a graceful stop")
+    keep_alive_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="an idle keep-alive connection (or one still sending its request head) is "
+        "closed after this",
+    )
+    body_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a request body must arrive in full this soon after the request head, "
+        "else 408 `request_timeout` and the connection closes",
+    )
+    three_ds_acquirer_bin: str = Field(
+        "400000",
+        description="`acquirer_bin` in the `authentication_metadata` of sessions awaiting "
+        "3-D Secure",
+    )
+    three_ds_acquirer_country: str = Field(
+        "US",
+        description="`acquirer_country` in the `authentication_metadata` of sessions awaiting "
+        "3-D Secure",
+    )
+    three_ds_acquirer_merchant_id: str = Field(
+        "demo-acquirer-merchant",
+        description="`acquirer_merchant_id` in the `authentication_metadata` of sessions awaiting "
+        "3-D Secure",
+    )
+    three_ds_merchant_name: str = Field(
+        "Demo Shop",
+        description="`merchant_name` in the `authentication_metadata` of sessions awaiting "
+        "3-D Secure",
+    )
+    three_ds_directory_server: str = Field(
+        "visa",
+        description="`directory_server` in the `authentication_metadata` of sessions awaiting "
+        "3-D Secure",
+    )
 
-
-def parse_pairs(raw: str, name: str) -> dict[str, str]:
-    """`a:b,c:d` to {a: b, c: d}; the value is what follows the last colon."""
-    pairs: dict[str, str] = {}
-    for entry in raw.split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        key, sep, value = entry.rpartition(":")
-        if not sep or not key or not value:
-            raise SettingsError(f"{name} entries must look like name:value")
-        pairs[key] = value
-    return pairs
-
-
-def parse_api_keys(raw: str) -> dict[str, str]:
-    """`key:merchant_id,key2:merchant_id2` to {key: merchant_id}."""
-    keys = parse_pairs(raw, "API_KEYS")
-    if not keys:
-        raise SettingsError("API_KEYS is set but names no key")
-    return keys
-
-
-def _alone(value: str | None) -> list[tuple[str, str]]:
-    return [("", value)] if value else []
-
-
-# APP_ENV=production refuses to start while any row holds; each problem names the setting,
-# never its value. Production demands no more than: API_KEYS, REDIS_URL, STRIPE_SECRET_KEY
-# (simulated payments are off there by default, and refused when turned on), WEBHOOK_SECRET
-# with WEBHOOK_URL, and INTERNAL_SECRET when instances share Redis (INSTANCE_URL is set).
-# Opting into the vault (off there by default) demands VAULT_SECRET.
-PRODUCTION_RULES: tuple[tuple[Callable[[Settings], bool], str], ...] = (
-    (
-        lambda s: s.demo_api_key or DEMO_API_KEY in s.api_keys,
-        "the demo API key is accepted: set API_KEYS",
-    ),
-    (
-        lambda s: not s.redis_url,
-        "REDIS_URL is unset: the memory store loses every session and order at a restart",
-    ),
-    (
-        lambda s: s.simulated_payments,
-        "simulated payments are on: set SIMULATED_PAYMENTS=false",
-    ),
-    (
-        lambda s: not s.simulated_payments and not s.stripe_secret_key,
-        "STRIPE_SECRET_KEY is unset: no payment could be charged",
-    ),
-    (
-        lambda s: s.vault_enabled and not s.vault_secret,
-        "the vault is enabled without VAULT_SECRET",
-    ),
-    (
-        lambda s: bool(s.webhook_url) and not s.webhook_secret,
-        "WEBHOOK_URL is set without WEBHOOK_SECRET",
-    ),
-    (
-        lambda s: bool(s.redis_url and s.instance_url) and not s.internal_secret,
-        "INTERNAL_SECRET is unset: instances sharing REDIS_URL (INSTANCE_URL) sign their calls",
-    ),
-)
-# Every key and secret set must have at least MIN_SECRET_LENGTH characters in production:
-# the setting, and its values each with a label that is not secret (a merchant id).
-SECRET_SETTINGS: tuple[tuple[str, Callable[[Settings], list[tuple[str, str]]]], ...] = (
-    (
-        "API_KEYS",
-        lambda s: (
-            []
-            if s.demo_api_key
-            else [(f"the key of merchant {m}", k) for k, m in s.api_keys.items()]
-        ),
-    ),
-    ("ADMIN_API_KEY", lambda s: _alone(s.admin_api_key)),
-    ("SIGNATURE_SECRET", lambda s: _alone(s.signature_secret)),
-    (
-        "MERCHANT_SIGNATURE_SECRETS",
-        lambda s: [
-            (f"the secret of merchant {m}", v) for m, v in s.merchant_signature_secrets.items()
-        ],
-    ),
-    ("WEBHOOK_SECRET", lambda s: _alone(s.webhook_secret)),
-    ("VAULT_SECRET", lambda s: _alone(s.vault_secret)),
-    ("INTERNAL_SECRET", lambda s: _alone(s.internal_secret)),
-)
-
-
-@dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    log_level: str = "INFO"
-    log_format: str = "json"
-    app_env: str = "development"
-    api_keys: dict[str, str] = field(default_factory=lambda: {DEMO_API_KEY: DEMO_MERCHANT})
-    demo_api_key: bool = True
-    mailbox_size: int = 256
-    ask_timeout_seconds: float = 30.0
-    payment_timeout_seconds: float = 20.0
-    actor_idle_seconds: float = 30.0
-    session_ttl_seconds: int = 3600
-    expiry_sweep_seconds: float = 5.0
-    catalog_file: Path = DEFAULT_CATALOG
-    simulated_payments: bool = True
-    order_url_template: str = "https://shop.example.com/orders/{order_id}"
-    shop_url: str = "https://shop.example.com"
-    public_url: str | None = None
-    shutdown_timeout_seconds: float = 10.0
-    keep_alive_seconds: float = 5.0
-    body_timeout_seconds: float = 10.0
-    idempotency_ttl_seconds: int = 86400
-    three_ds_acquirer_bin: str = "400000"
-    three_ds_acquirer_country: str = "US"
-    three_ds_acquirer_merchant_id: str = "demo-acquirer-merchant"
-    three_ds_merchant_name: str = "Demo Shop"
-    three_ds_directory_server: str = "visa"
-    stripe_secret_key: str | None = field(default=None, repr=False)
-    stripe_api_base: str | None = None
-    stripe_api_version: str | None = None
-    stripe_token_placement: str = "payment_method_data"
-    stripe_risk_check: bool = False
-    stripe_max_concurrency: int = 16
-    vault_enabled: bool = True
-    rate_limit_per_minute: int = 600
-    rate_limit_burst: int = 600
-    rate_limit_settle_seconds: float = 0.25
-    auth_failures_per_minute: int = 10
-    trusted_proxies: tuple[IPNetwork, ...] = ()
-    signature_secret: str | None = field(default=None, repr=False)
-    merchant_signature_secrets: dict[str, str] = field(default_factory=dict, repr=False)
-    signature_tolerance_seconds: int = 300
-    max_line_items: int = 100
-    admin_api_key: str | None = field(default=None, repr=False)
-    webhook_url: str | None = None
-    webhook_secret: str | None = field(default=None, repr=False)
-    webhook_api_version: str | None = None
-    webhook_legacy_names: bool = False
-    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
-    webhook_timeout_seconds: float = 10.0
-    webhook_concurrency: int = 8
-    webhook_poll_seconds: float = 1.0
-    admin_allow_kill: bool = True
-    instance_url: str | None = None
-    internal_port: int | None = None
-    internal_secret: str | None = field(default=None, repr=False)
-    lease_ttl_seconds: float = 5.0
-    workers: int = 1
-    redis_url: str | None = field(default=None, repr=False)
-    redis_timeout_seconds: float = 2.0
-    redis_pool_size: int = 1
-    vault_secret: str | None = field(default=None, repr=False)
-    psp_accounts: dict[str, str] = field(default_factory=dict)
+    @model_validator(mode="after")
+    def check_redis_mode(self) -> Self:
+        """What each REDIS_MODE needs, and no sentinel settings it would ignore."""
+        if self.redis_mode == "cluster" and not self.redis_url:
+            raise ValueError("REDIS_MODE=cluster needs REDIS_URL (the address of any node)")
+        sentinel = {
+            "REDIS_SENTINELS": self.redis_sentinels,
+            "REDIS_SENTINEL_MASTER": self.redis_sentinel_master,
+        }
+        if self.redis_mode == "sentinel":
+            if missing := [name for name, value in sentinel.items() if not value]:
+                raise ValueError("REDIS_MODE=sentinel needs " + " and ".join(missing))
+        elif given := [name for name, value in sentinel.items() if value]:
+            names = " and ".join(given)
+            raise ValueError(
+                f"REDIS_MODE={self.redis_mode} would ignore {names}: set it to sentinel"
+            )
+        return self
 
     @property
     def production(self) -> bool:
         return self.app_env == "production"
 
+    @property
+    def demo_api_key(self) -> bool:
+        """API_KEYS was not given, so the demo key is accepted."""
+        return "api_keys" not in self.model_fields_set
+
+    @property
+    def uses_redis(self) -> bool:
+        """State lives in Redis: at REDIS_URL, or wherever the sentinels say."""
+        return self.redis_url is not None or self.redis_mode == "sentinel"
+
     def production_problems(self) -> list[str]:
         """Why this configuration must not serve production traffic (empty: it may)."""
-        problems = [problem for unsafe, problem in PRODUCTION_RULES if unsafe(self)]
-        for name, values in SECRET_SETTINGS:
-            for label, value in values(self):
-                if len(value) < MIN_SECRET_LENGTH:
-                    what = f"{name}: {label}" if label else name
-                    problems.append(f"{what} is shorter than {MIN_SECRET_LENGTH} characters")
-        return problems
+        return production.problems(self)
 
     def psp_account(self, merchant_id: str) -> str:
         """The merchant's PSP account id (delegate-payment allowances name it)."""
         return self.psp_accounts.get(merchant_id, merchant_id)
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The values given only: `from_env` is what reads an environment (no .env file)."""
+        return (init_settings,)
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        level = env.get("LOG_LEVEL", "INFO").strip().upper()
-        if level not in LOG_LEVELS:
-            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-        log_format = env.get("LOG_FORMAT", "json").strip().lower()
-        if log_format not in ("json", "console"):
-            raise SettingsError("LOG_FORMAT must be json or console")
-        app_env = _app_env(env)
-        raw_keys = env.get("API_KEYS", "").strip()
-        shop_url = env.get("SHOP_URL", cls.shop_url).rstrip("/")
-        if not shop_url.startswith(("http://", "https://")):
-            raise SettingsError("SHOP_URL must be an absolute http(s) URL")
-        api_keys = parse_api_keys(raw_keys) if raw_keys else {DEMO_API_KEY: DEMO_MERCHANT}
-        per_minute = _int(env, "RATE_LIMIT_PER_MINUTE", 600, minimum=1)
-        template = env.get("ORDER_URL_TEMPLATE", f"{shop_url}/orders/{{order_id}}")
-        if "{order_id}" not in template or not template.startswith(("http://", "https://")):
-            raise SettingsError("ORDER_URL_TEMPLATE must be an absolute URL with {order_id}")
-        return cls(
-            host=env.get("HOST", "127.0.0.1"),
-            port=_int(env, "PORT", 8080),
-            log_level=level,
-            log_format=log_format,
-            app_env=app_env,
-            api_keys=api_keys,
-            demo_api_key=not raw_keys,
-            mailbox_size=_int(env, "MAILBOX_SIZE", 256, minimum=1),
-            ask_timeout_seconds=_float(env, "ASK_TIMEOUT_SECONDS", 30.0),
-            payment_timeout_seconds=_float(env, "PAYMENT_TIMEOUT_SECONDS", 20.0),
-            actor_idle_seconds=_float(env, "ACTOR_IDLE_SECONDS", 30.0),
-            session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, minimum=1),
-            expiry_sweep_seconds=_float(env, "EXPIRY_SWEEP_SECONDS", 5.0),
-            catalog_file=Path(env.get("CATALOG_FILE") or DEFAULT_CATALOG),
-            simulated_payments=_bool(env, "SIMULATED_PAYMENTS", app_env != "production"),
-            order_url_template=template,
-            shop_url=shop_url,
-            public_url=(_url(env, "PUBLIC_URL") or "").rstrip("/") or None,
-            shutdown_timeout_seconds=_float(env, "SHUTDOWN_TIMEOUT_SECONDS", 10.0),
-            keep_alive_seconds=_float(env, "KEEP_ALIVE_SECONDS", 5.0),
-            body_timeout_seconds=_float(env, "BODY_TIMEOUT_SECONDS", 10.0),
-            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=1),
-            three_ds_acquirer_bin=env.get("THREE_DS_ACQUIRER_BIN") or cls.three_ds_acquirer_bin,
-            three_ds_acquirer_country=env.get("THREE_DS_ACQUIRER_COUNTRY")
-            or cls.three_ds_acquirer_country,
-            three_ds_acquirer_merchant_id=env.get("THREE_DS_ACQUIRER_MERCHANT_ID")
-            or cls.three_ds_acquirer_merchant_id,
-            three_ds_merchant_name=env.get("THREE_DS_MERCHANT_NAME") or cls.three_ds_merchant_name,
-            three_ds_directory_server=env.get("THREE_DS_DIRECTORY_SERVER")
-            or cls.three_ds_directory_server,
-            stripe_secret_key=env.get("STRIPE_SECRET_KEY") or None,
-            stripe_api_base=env.get("STRIPE_API_BASE") or None,
-            stripe_api_version=env.get("STRIPE_API_VERSION") or None,
-            stripe_token_placement=_choice(
-                env, "STRIPE_TOKEN_PLACEMENT", ("payment_method_data", "top_level")
-            ),
-            stripe_risk_check=_bool(env, "STRIPE_SPT_RISK_CHECK", False),
-            stripe_max_concurrency=_int(env, "STRIPE_MAX_CONCURRENCY", 16, minimum=1),
-            vault_enabled=_bool(env, "VAULT_ENABLED", app_env != "production"),
-            vault_secret=env.get("VAULT_SECRET") or None,
-            rate_limit_per_minute=per_minute,
-            rate_limit_burst=_int(env, "RATE_LIMIT_BURST", per_minute, minimum=1),
-            rate_limit_settle_seconds=_float(env, "RATE_LIMIT_SETTLE_SECONDS", 0.25),
-            auth_failures_per_minute=_int(env, "AUTH_FAILURES_PER_MINUTE", 10, minimum=1),
-            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
-            signature_secret=env.get("SIGNATURE_SECRET") or None,
-            merchant_signature_secrets=parse_pairs(
-                env.get("MERCHANT_SIGNATURE_SECRETS", ""), "MERCHANT_SIGNATURE_SECRETS"
-            ),
-            signature_tolerance_seconds=_int(env, "SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1),
-            max_line_items=_int(env, "MAX_LINE_ITEMS", 100, minimum=1),
-            admin_api_key=env.get("ADMIN_API_KEY") or None,
-            webhook_url=_url(env, "WEBHOOK_URL"),
-            webhook_secret=env.get("WEBHOOK_SECRET") or None,
-            webhook_api_version=_choice(env, "WEBHOOK_API_VERSION", ("", *OLDEST_FIRST)) or None,
-            webhook_legacy_names=_choice(env, "WEBHOOK_EVENT_NAMES", ("spec", "legacy"))
-            == "legacy",
-            webhook_retry_schedule=_schedule(env, "WEBHOOK_RETRY_SCHEDULE"),
-            webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0),
-            webhook_concurrency=_int(env, "WEBHOOK_CONCURRENCY", 8, minimum=1),
-            webhook_poll_seconds=_float(env, "WEBHOOK_POLL_SECONDS", 1.0),
-            admin_allow_kill=_bool(env, "ADMIN_ALLOW_KILL", app_env != "production"),
-            instance_url=_url(env, "INSTANCE_URL"),
-            internal_port=_int(env, "INTERNAL_PORT", 0) or None,
-            internal_secret=env.get("INTERNAL_SECRET") or None,
-            lease_ttl_seconds=_float(env, "LEASE_TTL_SECONDS", 5.0),
-            workers=_int(env, "WORKERS", 1, minimum=1),
-            redis_url=env.get("REDIS_URL") or None,
-            redis_timeout_seconds=_float(env, "REDIS_TIMEOUT_SECONDS", 2.0),
-            redis_pool_size=_int(env, "REDIS_POOL_SIZE", 1, minimum=1),
-            psp_accounts=parse_pairs(env.get("PSP_ACCOUNTS", ""), "PSP_ACCOUNTS"),
-        )
+        """The settings `env` sets (the process environment when None), the rest defaults."""
+        try:
+            return cls(**EnvironmentSource(cls, os.environ if env is None else env)())
+        except ValidationError as exc:
+            raise SettingsError(refusal(exc, cls.model_fields)) from None

@@ -33,7 +33,7 @@ from quart import request
 
 from agentic_commerce import metrics
 from agentic_commerce.actors.rate_limits import RateLimits
-from agentic_commerce.config.settings import IPNetwork
+from agentic_commerce.config.env_types import IPNetwork
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.rate_limit import Limit
 from agentic_commerce.http.context import RateLimited

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -49,7 +49,7 @@ class Admin:
 async def admin_app(
     processors: list[Processor] | None = None, **changes: Any
 ) -> AsyncIterator[Admin]:
-    settings = replace(Settings(), **{"admin_api_key": ADMIN_KEY, **changes})
+    settings = Settings(**{"admin_api_key": ADMIN_KEY, **changes})
     system = ActorSystem(settings, MemoryStore(), load_catalog(settings), processors=processors)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(system.run)

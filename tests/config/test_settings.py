@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from agentic_commerce.config.settings import MIN_SECRET_LENGTH, Settings, SettingsError
+from agentic_commerce.config.production import MIN_SECRET_LENGTH
+from agentic_commerce.config.settings import Settings, SettingsError
 from agentic_commerce.supervisor import main
 
 # What production demands, and nothing more.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -210,4 +210,4 @@ async def acp(system: ActorSystem) -> AsyncIterator[AcpClient]:
 
 
 def with_settings(**changes: Any) -> Settings:
-    return replace(Settings(), **changes)
+    return Settings(**changes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -85,7 +85,7 @@ class Caller:
 @asynccontextmanager
 async def serving(store: Store, **changes: Any) -> AsyncIterator[Any]:
     """The real app on a real actor system whose wall time follows trio's clock."""
-    settings = replace(Settings(), admin_api_key=ADMIN_KEY, **changes)
+    settings = Settings(admin_api_key=ADMIN_KEY, **changes)
     system = ActorSystem(settings, store, load_catalog(settings), clock=TrioClock())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(system.run)

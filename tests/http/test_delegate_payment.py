@@ -302,7 +302,7 @@ async def test_vault_is_off_in_production_unless_enabled(
     nursery: trio.Nursery, store_factory: StoreFactory
 ) -> None:
     for enabled, status in ((False, 404), (True, 201)):
-        settings = replace(Settings(), app_env="production", vault_enabled=enabled)
+        settings = Settings(app_env="production", vault_enabled=enabled)
         system = ActorSystem(settings, store_factory(), load_catalog(settings))
         app = create_app(system)
         async with app.test_app() as test_app:

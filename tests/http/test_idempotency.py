@@ -75,7 +75,7 @@ class ScriptedProcessor(Processor):
 async def app_with(
     store: Store, processor: Processor | None = None, **settings: Any
 ) -> AsyncIterator[tuple[AcpClient, ActorSystem]]:
-    config = replace(Settings(), **settings)
+    config = Settings(**settings)
     processors = [processor] if processor else None
     system = ActorSystem(config, store, load_catalog(config), processors=processors)
     async with trio.open_nursery() as inner:

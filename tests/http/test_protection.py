@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +49,7 @@ def client_with(store_factory: StoreFactory) -> ClientWith:
 
     @asynccontextmanager
     async def open_client(store: Store | None = None, **changes: Any) -> AsyncIterator[AcpClient]:
-        settings = replace(Settings(), **changes)
+        settings = Settings(**changes)
         system = ActorSystem(settings, store or store_factory(), load_catalog(settings))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(system.run)

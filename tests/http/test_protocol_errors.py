@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import replace
 
 import pytest
 import trio
@@ -232,7 +231,7 @@ class GatedProcessor(Processor):
 async def test_full_mailbox_is_503_with_retry_after(
     nursery: trio.Nursery, store_factory: StoreFactory
 ) -> None:
-    settings = replace(Settings(), mailbox_size=1)
+    settings = Settings(mailbox_size=1)
     gated = GatedProcessor()
     system = ActorSystem(settings, store_factory(), load_catalog(settings), processors=[gated])
     nursery.start_soon(system.run)

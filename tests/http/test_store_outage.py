@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 
 import pytest
 import trio
@@ -21,7 +20,7 @@ from tests.stores import StoreFactory, StoreOutage
 
 @asynccontextmanager
 async def app_on(store: StoreOutage) -> AsyncIterator[AcpClient]:
-    settings = replace(Settings())
+    settings = Settings()
     system = ActorSystem(settings, store, load_catalog(settings))  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(system.run)

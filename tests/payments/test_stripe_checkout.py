@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -51,8 +50,7 @@ async def app_with(settings: Settings) -> AsyncIterator[AcpClient]:
 
 
 def stripe_settings(fake: FakeStripe, **changes: Any) -> Settings:
-    return replace(
-        Settings(),
+    return Settings(
         stripe_secret_key=SECRET,
         stripe_api_base=fake.url,
         stripe_api_version=API_VERSION,
@@ -231,5 +229,5 @@ def test_processors_follow_the_settings() -> None:
     names = [p.name for p in build_processors(Settings())]
     assert names == ["simulated", "stripe"]
     assert isinstance(build_processors(Settings())[-1], StripeNotConfigured)
-    names = [p.name for p in build_processors(replace(Settings(), simulated_payments=False))]
+    names = [p.name for p in build_processors(Settings(simulated_payments=False))]
     assert names == ["stripe"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ async def world(**changes: Any) -> AsyncIterator[World]:
             "webhook_timeout_seconds": 1.0,
             "admin_api_key": "admin_key_test",
         }
-        settings = replace(Settings(), **{**defaults, **changes})
+        settings = Settings(**{**defaults, **changes})
         system = ActorSystem(settings, MemoryStore(), load_catalog(settings))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(system.run)
