@@ -30,7 +30,7 @@ from agentic_commerce.domain.catalog import Catalog, CatalogError
 from agentic_commerce.http.app import create_app
 from agentic_commerce.store.base import Store
 from agentic_commerce.store.memory import MemoryStore
-from agentic_commerce.store.redis import RedisStore
+from agentic_commerce.store.redis import RedisStore, Topology
 from agentic_commerce.workers import run_workers
 
 log = structlog.get_logger("agentic_commerce")
@@ -41,12 +41,18 @@ def load_catalog(settings: Settings) -> Catalog:
 
 
 def build_store(settings: Settings) -> Store:
-    """Redis when `REDIS_URL` is set (durable, shared by instances), else memory."""
-    if settings.redis_url:
+    """Redis when `REDIS_URL` or sentinels are set (durable, shared by instances: one
+    node, a Sentinel group's master or a Redis Cluster), else memory."""
+    if settings.uses_redis:
+        topology = Topology(
+            settings.redis_mode, settings.redis_sentinels, settings.redis_sentinel_master
+        )
         store: Store = RedisStore(
             settings.redis_url,
             timeout=settings.redis_timeout_seconds,
             pool_size=settings.redis_pool_size,
+            topology=topology,
+            wait_replicas=settings.redis_wait_replicas,
         )
     else:
         store = MemoryStore()
@@ -147,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         if settings.production and (problems := settings.production_problems()):
             raise SettingsError("APP_ENV=production refuses to start: " + "; ".join(problems))
         if args.workers > 1:
-            if not settings.redis_url:
-                raise SettingsError("--workers above 1 needs REDIS_URL (workers share Redis)")
+            if not settings.uses_redis:
+                raise SettingsError("--workers above 1 needs Redis (workers share it)")
             return run_workers(args.workers, args.internal_port_base)
         configure_logging(settings.log_level, settings.log_format)
-        if settings.redis_url and not settings.instance_url:
+        if settings.uses_redis and not settings.instance_url:
             log.info(
                 "lone_instance",
                 detail="REDIS_URL without INSTANCE_URL: this instance uses the store alone",

@@ -1,9 +1,11 @@
 """The stores the behaviour suites run against: a fresh memory store, or a Redis
-store on the test server (flushed before each test)."""
+store on the test server, a Redis Cluster or a Sentinel group (flushed before
+each test)."""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
@@ -13,12 +15,14 @@ import trio.testing
 
 from agentic_commerce.store.base import Store, StoreUnavailable
 from agentic_commerce.store.memory import MemoryStore
-from agentic_commerce.store.redis import RedisStore
+from agentic_commerce.store.redis import RedisStore, Topology
 from agentic_commerce.store.redis.batcher import Round, Rounds, drive, joined, stages_of
+from agentic_commerce.store.redis.client import SINGLE, run_stages
 
 T = TypeVar("T")
 
 STORE_KINDS = ("memory", "redis")
+TOPOLOGY_KINDS = ("cluster", "sentinel")  # the Redis store on those, where asked
 REDIS_TIMEOUT = 5.0  # generous: a loaded test machine must not turn into 503s
 
 
@@ -29,7 +33,11 @@ class LocalRedisStore(RedisStore):
     and the autojump clock would fire every timer). Otherwise: worker threads."""
 
     async def _round(self, stages: Any) -> Any:
-        return await _execute(stages) if _inline() else await super()._round(stages)
+        if not _inline():
+            return await super()._round(stages)
+        if self._cluster:
+            return run_stages(stages_of(stages))
+        return await _execute(stages)
 
     async def _load_scripts(self) -> None:
         if _inline():
@@ -89,23 +97,36 @@ class StoreCalls:
 
 
 class StoreFactory:
-    """Makes fresh, empty stores of one kind (a Redis database is flushed for each),
+    """Makes fresh, empty stores of one kind (Redis is flushed for each: `flush`),
     optionally with test mixins (e.g. a gate) in front."""
 
-    def __init__(self, kind: str, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        redis_url: str | None = None,
+        *,
+        topology: Topology = SINGLE,
+        flush: Callable[[], None] | None = None,
+    ) -> None:
         self.kind = kind
         self.redis_url = redis_url
+        self.topology = topology
+        self._flush = flush or self._flush_database
         self._made: list[Store] = []
 
-    def __call__(self, *mixins: type) -> Any:
+    def _flush_database(self) -> None:
         if self.redis_url is not None:
             with redis.Redis.from_url(self.redis_url) as client:
                 client.flushdb()
+
+    def __call__(self, *mixins: type) -> Any:
+        self._flush()
         base: type[Store] = MemoryStore if self.kind == "memory" else LocalRedisStore
         cls = type(f"{''.join(m.__name__ for m in mixins)}{base.__name__}", (*mixins, base), {})
-        args: tuple[Any, ...] = () if self.redis_url is None else (self.redis_url,)
-        kwargs = {} if self.redis_url is None else {"timeout": REDIS_TIMEOUT}
-        store = cls(*args, **kwargs)
+        if self.kind == "memory":
+            store = cls()
+        else:
+            store = cls(self.redis_url, timeout=REDIS_TIMEOUT, topology=self.topology)
         self._made.append(store)
         return store
 

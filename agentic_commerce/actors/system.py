@@ -224,7 +224,7 @@ class ActorSystem:
 
         self.claims = Claims(store, settings.lease_ttl_seconds)
         self.rate_limits = RateLimits(store, self.clock, settings.rate_limit_settle_seconds)
-        clustered = settings.redis_url is not None and settings.instance_url is not None
+        clustered = settings.uses_redis and settings.instance_url is not None
         self.ownership = Ownership(
             store,
             self.sessions,

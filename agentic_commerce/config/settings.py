@@ -184,6 +184,14 @@ class Settings(BaseSettings):
         "[What a request costs Redis](#several-instances)): more only help a Redis far away "
         "on the network",
     )
+    redis_wait_replicas: int = Field(
+        0,
+        ge=0,
+        description="replicas that must have each commit before it is acknowledged (`WAIT`, "
+        "at most half of `REDIS_TIMEOUT_SECONDS`; fewer: 503 with `Retry-After`, and the retry "
+        "replays it): with Sentinel or a cluster, 1 keeps an acknowledged order through a "
+        "failover",
+    )
     idempotency_ttl_seconds: int = Field(
         86400, ge=1, description="how long idempotent answers are kept"
     )

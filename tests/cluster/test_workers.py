@@ -290,5 +290,5 @@ def test_several_workers_need_redis() -> None:
         timeout=30,
     )
     assert result.returncode == 2
-    assert b"--workers above 1 needs REDIS_URL" in result.stderr
+    assert b"--workers above 1 needs Redis" in result.stderr
     assert result.stdout == b""

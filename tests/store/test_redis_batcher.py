@@ -5,6 +5,7 @@ cleanly, after which service goes on."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -22,10 +23,21 @@ __all__ = ["wire"]  # the fixture, used here by name
 N = 30
 
 
-async def in_flight(store: RedisStore, nursery: trio.Nursery) -> None:
-    """One call on its way to Redis: what is called now waits for the next hop."""
-    nursery.start_soon(store.ping)
+async def in_flight(store: RedisStore, nursery: trio.Nursery) -> Callable[[], Awaitable[None]]:
+    """One call on its way to Redis, held there (a `BLPOP` on an empty list) until the
+    returned function lets it go: what is called meanwhile waits for the next hop."""
+    nursery.start_soon(store._one, lambda p: p.blpop(["gate"], 5))
     await trio.testing.wait_all_tasks_blocked()
+
+    async def release() -> None:
+        """The push, over a raw socket: no redis-py send for the wire to count."""
+        kwargs = store._redis.connection_pool.connection_kwargs
+        stream = await trio.open_tcp_stream(kwargs["host"], kwargs["port"])
+        async with stream:
+            await stream.send_all(b"*3\r\n$5\r\nRPUSH\r\n$4\r\ngate\r\n$1\r\n1\r\n")
+            assert await stream.receive_some() == b":1\r\n"
+
+    return release
 
 
 async def test_concurrent_calls_share_round_trips_and_each_gets_its_own_reply(
@@ -66,14 +78,20 @@ async def test_a_failing_command_fails_its_own_call_only(
         async def fine() -> None:
             results.append(await store.load_session("cs_1"))
 
-        async with trio.open_nursery() as nursery:
-            await in_flight(store, nursery)
-            for _ in range(5):
-                nursery.start_soon(fine)
+        async def wrong() -> None:
             with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
                 await store._one(lambda p: p.incr("acs:{cs_1}:session"))  # a hash
-        assert [r.id for r in results] == ["cs_1"] * 5
-        assert len(wire) == 2  # the ping, then the six merged
+            results.append("refused")
+
+        async with trio.open_nursery() as nursery:
+            release = await in_flight(store, nursery)
+            for _ in range(5):
+                nursery.start_soon(fine)
+            nursery.start_soon(wrong)
+            await trio.testing.wait_all_tasks_blocked()
+            await release()
+        assert sorted(str(getattr(r, "id", r)) for r in results) == ["cs_1"] * 5 + ["refused"]
+        assert len(wire) == 2  # the held call, then the six merged
 
 
 async def test_a_call_that_gave_up_before_its_round_was_sent_is_never_sent(
@@ -81,9 +99,10 @@ async def test_a_call_that_gave_up_before_its_round_was_sent_is_never_sent(
 ) -> None:
     async with opened(own_redis) as store:
         async with trio.open_nursery() as nursery:
-            await in_flight(store, nursery)
+            release = await in_flight(store, nursery)
             with trio.move_on_after(0):
                 await store._one(lambda p: p.set("never", 1))
+            await release()
             await store._one(lambda p: p.set("sent", 1))  # after the one given up
         with own_redis.client() as client:
             assert client.get("sent") == b"1"

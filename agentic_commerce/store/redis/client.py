@@ -52,6 +52,9 @@ class Topology:
     master: str | None = None
 
 
+SINGLE = Topology()
+
+
 class ClusterRounds:
     """Rounds on a Redis Cluster: each job's stages in order, in a worker thread
     (redis-py's cluster pipeline sends a stage to its nodes at once)."""
@@ -61,13 +64,13 @@ class ClusterRounds:
 
     async def round(self, stages: Round) -> list[Any]:
         return await trio.to_thread.run_sync(
-            partial(_run_stages, stages_of(stages)),
+            partial(run_stages, stages_of(stages)),
             limiter=self._limiter,
             abandon_on_cancel=True,
         )
 
 
-def _run_stages(stages: Sequence[Any]) -> list[Any]:
+def run_stages(stages: Sequence[Any]) -> list[Any]:
     """The replies of each stage after the other, up to the first that failed: a
     stage never runs after one of its intents did not land."""
     replies: list[Any] = []
@@ -122,9 +125,11 @@ class RedisBase:
         *,
         timeout: float = 2.0,
         pool_size: int = 1,
-        topology: Topology = Topology(),
+        topology: Topology = SINGLE,
+        wait_replicas: int = 0,
     ) -> None:
         self._timeout = timeout
+        self._wait_replicas = wait_replicas
         self._redis = connect(url, topology, timeout=timeout)
         self._cluster = topology.mode == "cluster"
         self._runner: Batcher | ClusterRounds = (

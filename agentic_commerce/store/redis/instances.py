@@ -80,7 +80,9 @@ class RedisInstances(RedisBase):
     async def leave(self, member: Member) -> None:
         def job(r: Client) -> Rounds[None]:
             pipe = r.pipeline(transaction=False)
-            yield pipe.zrem(MEMBERS_KEY, member.name).delete(instance_key(member.instance_id))
+            pipe.zrem(MEMBERS_KEY, member.name)
+            pipe.delete(instance_key(member.instance_id))  # (a cluster's does not chain)
+            yield pipe
 
         await self._rounds(job)
 

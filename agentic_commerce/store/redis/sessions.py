@@ -13,6 +13,7 @@ from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.state_machine import TERMINAL
 from agentic_commerce.store.base import (
     Commit,
+    StoreUnavailable,
     VersionConflict,
     partition_of,
 )
@@ -83,6 +84,8 @@ class RedisSessions(RedisBase):
         for event in commit.events:
             args += [event.id, encode(event), meta(event)]
         truth = COMMIT(r.pipeline(transaction=False), keys, args)
+        if self._wait_replicas:  # on the commit's connection, right after it
+            self._wait_for_replicas(r, truth, session_keys(sid)[0])
         after = r.pipeline(transaction=False)
         if commit.events:
             # Due now, with a score no claim has read: one that ran between the intent
@@ -90,8 +93,11 @@ class RedisSessions(RedisBase):
             # the score it read) would otherwise put the delivery off by the grace.
             # (After a version conflict it only makes a claim look once in vain.)
             after.zadd(OUTBOX_DUE, {sid: wall_us() - FRESH_COMMIT_BASE_US})
-        if not (yield intents, truth, after)[at]:
+        replies = yield intents, truth, after
+        if not replies[at]:
             raise VersionConflict(sid)
+        if self._wait_replicas and replies[at + 1] < self._wait_replicas:
+            raise StoreUnavailable(f"the commit reached {replies[at + 1]} replica(s) in time")
         if apart is not None:
             yield put_record(r.pipeline(transaction=False), apart)
 
@@ -140,3 +146,12 @@ class RedisSessions(RedisBase):
             if len(rows) < limit:
                 break
         return due[:limit]
+
+    def _wait_for_replicas(self, r: Client, pipe: Client, key: str) -> None:
+        """`WAIT` for the replicas of the node holding `key` (on a cluster, sent there)."""
+        wait_ms = max(1, int(self._timeout * 500))
+        if self._cluster:
+            node = r.get_node_from_key(key)
+            pipe.execute_command("WAIT", self._wait_replicas, wait_ms, target_nodes=node)
+        else:
+            pipe.execute_command("WAIT", self._wait_replicas, wait_ms)

@@ -28,7 +28,10 @@ def _unhold(r: Client, holder: str, sell: bool) -> Rounds[None]:
     unholds = r.pipeline(transaction=False)
     for product_id in sorted(text(p) for p in members):
         UNHOLD(unholds, [stock_key(product_id)], [f"h:{holder}", int(sell)])
-    yield unholds, r.pipeline(transaction=False).delete(held).zrem(HOLDS, holder)
+    forget = r.pipeline(transaction=False)
+    forget.delete(held)  # (a cluster pipeline's `delete` does not chain)
+    forget.zrem(HOLDS, holder)
+    yield unholds, forget
 
 
 class RedisStock(RedisBase):
