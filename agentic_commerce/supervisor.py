@@ -135,7 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="The merchant side of the Agentic Commerce Protocol (settings: environment).",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="server processes on one port (needs REDIS_URL)"
+        "--workers", type=int, default=1, help="server processes on one port (needs Redis)"
     )
     parser.add_argument(
         "--internal-port-base",
