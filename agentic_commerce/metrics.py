@@ -45,7 +45,13 @@ AUTH_REASONS = (
     "signature_expired",
     "signature_replayed",
 )
-PAYMENT_OUTCOMES = ("charged", "declined", "authentication_required", "unavailable")
+PAYMENT_OUTCOMES = (
+    "charged",
+    "declined",
+    "authentication_required",
+    "authentication_refused",
+    "unavailable",
+)
 WEBHOOK_OUTCOMES = ("delivered", "pending", "dead")
 WEBHOOK_EVENTS = ("order_create", "order_update")
 

@@ -51,9 +51,11 @@ __all__ = [
     "FORMAT_CHECKER",
     "VERSIONS",
     "PatchNoLongerApplies",
+    "assert_cart",
     "assert_checkout_session",
     "assert_delegate_payment",
     "assert_error",
+    "bundles_of",
     "definitions",
     "errors",
     "format_errors",
@@ -68,10 +70,11 @@ __all__ = [
 ]
 
 VERSIONS: tuple[str, ...] = ("2025-09-29", "2025-12-12", "2026-01-16", "2026-01-30", "2026-04-17")
-BUNDLES: tuple[str, ...] = ("agentic_checkout", "delegate_payment")
+BUNDLES: tuple[str, ...] = ("agentic_checkout", "delegate_payment", "delegate_authentication")
 
 CHECKOUT = "agentic_checkout"
 DELEGATE_PAYMENT = "delegate_payment"
+DELEGATE_AUTHENTICATION = "delegate_authentication"
 
 _ENV_VAR = "ACP_SPEC_DIR"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -291,14 +294,42 @@ def _patch_extensions_one_of(schema: dict[str, Any]) -> None:
     extensions["anyOf"] = extensions.pop("oneOf")
 
 
+WITH_RESULT_BASE = "DelegateAuthenticationSessionBaseWithResult"
+
+
+def _patch_result_in_session_with_result(schema: dict[str, Any]) -> None:
+    """The same defect as ``CheckoutSessionWithOrder``'s, in the delegate-authentication
+    bundle: ``DelegateAuthenticationSessionWithResult`` is ``allOf[Base
+    (additionalProperties: false), {authentication_result}]``, so no session with a
+    result (the spec's own retrieve examples) validates. It gets its own copy of the
+    base that declares ``authentication_result``."""
+    base = _defs(schema, "DelegateAuthenticationSessionBase")
+    if "authentication_result" in base.get("properties", {}):
+        raise PatchNoLongerApplies("the base already admits `authentication_result`")
+    parts = _defs(schema, "DelegateAuthenticationSessionWithResult").get("allOf", [])
+    if not parts or parts[0] != {"$ref": "#/$defs/DelegateAuthenticationSessionBase"}:
+        raise PatchNoLongerApplies("the session with result is not allOf[Base, …]")
+    admitted = copy.deepcopy(base)
+    admitted["properties"]["authentication_result"] = {"$ref": "#/$defs/AuthenticationResult"}
+    schema["$defs"][WITH_RESULT_BASE] = admitted
+    parts[0] = {"$ref": f"#/$defs/{WITH_RESULT_BASE}"}
+
+
 _PATCHES: Mapping[tuple[str, str], tuple[Patch, ...]] = {
     ("2025-09-29", CHECKOUT): (_patch_draft4_exclusive_bounds, _patch_order_in_session_with_order),
     ("2026-01-30", CHECKOUT): (_patch_extensions_one_of,),
     ("2026-04-17", CHECKOUT): (_patch_extensions_one_of,),
+    ("2026-04-17", DELEGATE_AUTHENTICATION): (_patch_result_in_session_with_result,),
 }
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def bundles_of(version: str) -> tuple[str, ...]:
+    """The schema bundles a release has (delegate authentication came in 2026-04-17)."""
+    folder = spec_dir() / version / "json-schema"
+    return tuple(b for b in BUNDLES if (folder / f"schema.{b}.json").is_file())
 
 
 def _schema_path(version: str, bundle: str) -> Path:
@@ -483,3 +514,41 @@ def assert_error(version: str, body: Any) -> None:
 def assert_delegate_payment(version: str, definition: str, body: Any) -> None:
     """Validate against ``$defs/<definition>`` of the delegate-payment bundle."""
     validate_bundle(version, DELEGATE_PAYMENT, definition, body)
+
+
+# --------------------------------------------------------------------------- carts (2026-04-17)
+
+_CART_VALIDATORS: dict[str, Validator] = {}
+
+
+def assert_cart(version: str, definition: str, body: Any) -> None:
+    """Validate against ``$defs/<definition>`` of ``schema.cart.json`` (``Cart``,
+    ``CartCreateRequest``, ``CartUpdateRequest``). The bundle refers to the checkout
+    bundle by a relative name, so the (patched) checkout bundle is registered under
+    the URI that name resolves to as well as under its own ``$id``."""
+    key = f"{version} {definition}"
+    with _BUNDLES_LOCK:
+        validator = _CART_VALIDATORS.get(key)
+    if validator is None:
+        path = spec_dir() / version / "json-schema" / "schema.cart.json"
+        cart = json.loads(path.read_text(encoding="utf-8"))
+        checkout = _bundle(version, CHECKOUT)
+        spec = specification_with(str(cart["$schema"]))
+        beside = cart["$id"].rsplit("/", 1)[0] + "/schema.agentic_checkout.json"
+        registry: Registry[Any] = Registry().with_resources(
+            [
+                (cart["$id"], spec.create_resource(cart)),
+                (beside, spec.create_resource(checkout.schema)),
+                (checkout.base_uri, spec.create_resource(checkout.schema)),
+            ]
+        )
+        validator = checkout.validator_class(
+            {"$ref": f"{cart['$id']}#/$defs/{definition}"},
+            registry=registry,
+            format_checker=FORMAT_CHECKER,
+        )
+        with _BUNDLES_LOCK:
+            _CART_VALIDATORS[key] = validator
+    found = sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.path)))
+    if found:
+        raise AssertionError(f"ACP {version} cart {definition}:\n" + format_errors(found))

@@ -22,6 +22,7 @@ import trio
 from agentic_commerce import metrics
 from agentic_commerce.actors.runtime import Actor
 from agentic_commerce.payments.base import (
+    AuthenticationRefused,
     Charged,
     ChargeRequest,
     Declined,
@@ -55,6 +56,7 @@ OUTCOMES = {
     Charged: "charged",
     Declined: "declined",
     NeedsAuthentication: "authentication_required",
+    AuthenticationRefused: "authentication_refused",
     PaymentUnavailable: "unavailable",
 }
 UNSUPPORTED = Declined("unsupported_payment_method", "This payment method is not accepted.")

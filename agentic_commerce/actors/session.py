@@ -57,6 +57,7 @@ from agentic_commerce.domain.state_machine import TERMINAL, Event, transition
 from agentic_commerce.domain.view import SessionView
 from agentic_commerce.payments.base import (
     AUTHENTICATED,
+    AuthenticationRefused,
     Charged,
     ChargeRequest,
     Declined,
@@ -636,6 +637,7 @@ class SessionActor(Actor):
             if void:
                 await self._void_pending(current)
             session = self._settle(changed, void=void)
+        session = checkout.take_completion_details(session, command, now)
         # Only a session waiting for 3-D Secure sends its pending charge, and only
         # with the agent's result for it: a voided reference is never sent again.
         authenticating = session.status is Status.AUTHENTICATION_REQUIRED
@@ -685,6 +687,10 @@ class SessionActor(Actor):
                 return await self._commit(waiting)
             case NeedsAuthentication():
                 return await self._commit(self._payment_failed(paying, INTERVENTION_NEEDED, now))
+            case AuthenticationRefused(message):  # still waiting for a genuine result
+                raise RequestRejected(
+                    "invalid_authentication_result", message, "$.authentication_result"
+                )
             case Declined():
                 notice = Message(
                     MessageType.ERROR,

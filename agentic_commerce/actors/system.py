@@ -4,7 +4,8 @@ root of the supervision tree.
     root (one_for_one)
     ├── services (one_for_one): inventory, payment, expiry sweeper,  [permanent]
     │   rate-limit settler, lease and claim keepers, metrics sampler
-    └── sessions: the registry of virtual session actors              [transient children]
+    ├── sessions: the registry of virtual session actors              [transient children]
+    └── carts: the registry of virtual cart actors                    [transient children]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 import trio
 
 from agentic_commerce import metrics
+from agentic_commerce.actors.cart import CartActor, CartDeps
 from agentic_commerce.actors.claims import Claims
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.expiry import run_sweeper
@@ -47,6 +49,7 @@ from agentic_commerce.payments.simulated import SimulatedProcessor
 from agentic_commerce.payments.stripe_unconfigured import StripeNotConfigured
 from agentic_commerce.payments.vault import VaultProcessor
 from agentic_commerce.protocol.base import Storefront
+from agentic_commerce.protocol.carts import CartCodec
 from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import Store, StoreUnavailable
 
@@ -138,6 +141,7 @@ def storefront_of(settings: Settings) -> Storefront:
         ),
         three_ds_directory_server=settings.three_ds_directory_server,
         max_line_items=settings.max_line_items,
+        marketing_consent_options=settings.marketing_consent_options,
     )
 
 
@@ -221,6 +225,21 @@ class ActorSystem:
             mailbox_size=settings.mailbox_size,
             on_restart=on_restart,
         )
+        self.cart_codec = CartCodec.newest(self.versions, settings.cart_continue_url_template)
+        self.cart_deps = CartDeps(
+            store=store,
+            catalog=catalog,
+            clock=self.clock,
+            ttl=timedelta(seconds=settings.session_ttl_seconds),
+            idle_seconds=settings.actor_idle_seconds,
+            render=self.cart_codec.render,
+        )
+        self.carts = ActorRegistry(
+            "cart",
+            lambda cart_id, registry: CartActor(cart_id, registry, self.cart_deps),
+            mailbox_size=settings.mailbox_size,
+            on_restart=on_restart,
+        )
 
         self.claims = Claims(store, settings.lease_ttl_seconds)
         self.rate_limits = RateLimits(store, self.clock, settings.rate_limit_settle_seconds)
@@ -266,6 +285,7 @@ class ActorSystem:
             [
                 ChildSpec("services", self.services.run, Restart.PERMANENT, "supervisor"),
                 ChildSpec("sessions", self.sessions.run, Restart.PERMANENT, "supervisor"),
+                ChildSpec("carts", self.carts.run, Restart.PERMANENT, "supervisor"),
             ],
             on_restart=on_restart,
         )

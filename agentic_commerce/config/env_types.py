@@ -8,6 +8,7 @@ tests) skip the text parsing and meet only the type's own checks."""
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Collection
 from typing import Annotated
 
@@ -48,10 +49,15 @@ def http_url(value: str) -> str:
     return value
 
 
-def order_url_template(value: str) -> str:
-    if "{order_id}" not in value or not value.startswith(("http://", "https://")):
-        raise ValueError("must be an absolute URL with {order_id}")
-    return value
+def url_template(placeholder: str) -> Callable[[str], str]:
+    """A check of an absolute URL template with its `{placeholder}`."""
+
+    def check(value: str) -> str:
+        if f"{{{placeholder}}}" not in value or not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an absolute URL with {{{placeholder}}}")
+        return value
+
+    return check
 
 
 def parse_pairs(raw: str) -> dict[str, str]:
@@ -129,10 +135,32 @@ UPPERCASE = from_text(lambda raw: raw.strip().upper())
 EnvBool = Annotated[bool, from_text(parse_bool)]
 AbsoluteUrl = Annotated[str, AfterValidator(http_url)]
 BaseUrl = Annotated[str, AfterValidator(lambda url: http_url(url.strip().rstrip("/")))]
-OrderUrlTemplate = Annotated[str, AfterValidator(order_url_template)]
+OrderUrlTemplate = Annotated[str, AfterValidator(url_template("order_id"))]
+CartUrlTemplate = Annotated[str, AfterValidator(url_template("cart_id"))]
 Pairs = Annotated[dict[str, str], from_text(parse_pairs)]
 ApiKeys = Annotated[dict[str, str], from_text(parse_api_keys)]
 Networks = Annotated[tuple[IPNetwork, ...], from_text(parse_networks)]
 Schedule = Annotated[tuple[float, ...], from_text(parse_schedule)]
 HostPorts = Annotated[tuple[tuple[str, int], ...], from_text(parse_host_ports)]
 EventNames = Annotated[bool, from_text(parse_event_names)]
+
+
+def parse_consent_options(raw: str) -> tuple[tuple[str, str, str], ...]:
+    """`[{"channel": ..., "display_text": ..., "privacy_policy_url": ...}, ...]` (JSON)."""
+    try:
+        options = json.loads(raw) if raw.strip() else []
+        rows = tuple(
+            (str(o["channel"]), str(o["display_text"]), http_url(str(o["privacy_policy_url"])))
+            for o in options
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            "must be a JSON list of {channel, display_text, privacy_policy_url} objects "
+            f"with absolute http(s) policy URLs ({type(exc).__name__})"
+        ) from None
+    if len({channel for channel, _, _ in rows}) != len(rows):
+        raise ValueError("must name each channel once")
+    return rows
+
+
+ConsentOptions = Annotated[tuple[tuple[str, str, str], ...], from_text(parse_consent_options)]

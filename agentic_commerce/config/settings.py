@@ -23,6 +23,8 @@ from agentic_commerce.config.env_types import (
     AbsoluteUrl,
     ApiKeys,
     BaseUrl,
+    CartUrlTemplate,
+    ConsentOptions,
     EnvBool,
     EventNames,
     HostPorts,
@@ -88,11 +90,23 @@ class Settings(BaseSettings):
         "handler's config and required in vault allowances",
         json_schema_extra={SHOWN: "each merchant's own id"},
     )
+    marketing_consent_options: ConsentOptions = Field(
+        (),
+        description="the marketing channels offered for the buyer's consent (2026-04-17 on): a "
+        'JSON list of `{"channel", "display_text", "privacy_policy_url"}`; the consents sent '
+        "on complete are kept with the order",
+        json_schema_extra={SHOWN: "none"},
+    )
     shop_url: BaseUrl = Field("https://shop.example.com", description="base of the policy links")
     order_url_template: OrderUrlTemplate = Field(
         default_factory=lambda data: f"{data['shop_url']}/orders/{{order_id}}",
         description="absolute order permalink",
         json_schema_extra={SHOWN: "`$SHOP_URL/orders/{order_id}`"},
+    )
+    cart_continue_url_template: CartUrlTemplate = Field(
+        default_factory=lambda data: f"{data['shop_url']}/cart/{{cart_id}}",
+        description="absolute `continue_url` of a cart (2026-04-17 Cart API)",
+        json_schema_extra={SHOWN: "`$SHOP_URL/cart/{cart_id}`"},
     )
     catalog_file: Path = Field(
         DEFAULT_CATALOG,

@@ -14,6 +14,7 @@ from agentic_commerce.domain import contact, pricing
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.domain.commands import (
     UNSET,
+    CompleteSession,
     CreateSession,
     FulfillmentChoice,
     LineInput,
@@ -21,6 +22,7 @@ from agentic_commerce.domain.commands import (
 )
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.model import (
+    Attribution,
     Buyer,
     FulfillmentDetails,
     Line,
@@ -53,7 +55,7 @@ def _phone_region(fulfillment: FulfillmentDetails | None) -> str | None:
     return None
 
 
-def _checked_buyer(buyer: Buyer, region: str | None, notices: list[Message]) -> Buyer | None:
+def checked_buyer(buyer: Buyer, region: str | None, notices: list[Message]) -> Buyer | None:
     """The buyer with a valid e-mail, or None with a notice when the e-mail is invalid."""
     email = contact.normalized_email(buyer.email) if buyer.email is not None else None
     if buyer.email is not None and email is None:
@@ -205,7 +207,7 @@ def create(
         _checked_fulfillment(cmd.fulfillment, notices) if cmd.fulfillment is not None else None
     )
     buyer = (
-        _checked_buyer(cmd.buyer, _phone_region(fulfillment), notices)
+        checked_buyer(cmd.buyer, _phone_region(fulfillment), notices)
         if cmd.buyer is not None
         else None
     )
@@ -228,6 +230,7 @@ def create(
         metadata=cmd.metadata,
         order_notes=cmd.order_notes,
         notices=tuple(notices),
+        attributions=() if cmd.attribution is None else (received(cmd.attribution, now),),
     )
     if cmd.fulfillment_choices:
         chosen = _resolve_choices(session, cmd.fulfillment_choices, catalog, now)
@@ -249,7 +252,7 @@ def update(session: Session, cmd: UpdateSession, catalog: Catalog, now: datetime
     if cmd.buyer is not UNSET:
         buyer = None
         if cmd.buyer is not None:
-            checked = _checked_buyer(cmd.buyer, _phone_region(changed.fulfillment), notices)
+            checked = checked_buyer(cmd.buyer, _phone_region(changed.fulfillment), notices)
             buyer = checked if checked is not None else session.buyer
         changed = replace(changed, buyer=buyer)
     if cmd.fulfillment_choices is not UNSET:
@@ -269,3 +272,30 @@ def wanted_stock(session: Session) -> dict[str, int]:
         if line.quantity == line.quantity.to_integral_value() and line.quantity >= 1:
             wants[line.product_id] = int(line.quantity)
     return wants
+
+
+def received(attribution: Attribution, now: datetime) -> Attribution:
+    """Stamped on arrival, and flagged when it had already expired (kept all the same:
+    an attribution never blocks a checkout)."""
+    ends = attribution.details.get("expires_at")
+    try:
+        expired = isinstance(ends, str) and datetime.fromisoformat(ends) <= now
+    except ValueError:
+        expired = False  # the request model checked the format; read leniently
+    return replace(attribution, received_at=now, expired=expired)
+
+
+def take_completion_details(session: Session, cmd: CompleteSession, now: datetime) -> Session:
+    """What a complete brings for the order beside the payment: its last-touch attribution
+    (after the first, replacing an earlier last) and the buyer's marketing consents (a
+    complete that sends none keeps the earlier ones)."""
+    attributions = session.attributions
+    if cmd.attribution is not None:
+        first = tuple(a for a in attributions if a.touchpoint == "first")
+        attributions = (*first, received(cmd.attribution, now))
+    consents = session.marketing_consents
+    if cmd.marketing_consents is not None:
+        consents = cmd.marketing_consents
+    if attributions == session.attributions and consents == session.marketing_consents:
+        return session
+    return replace(session, attributions=attributions, marketing_consents=consents)

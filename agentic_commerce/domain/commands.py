@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Final, TypeAlias, TypeVar
 
-from agentic_commerce.domain.model import Buyer, FulfillmentDetails
+from agentic_commerce.domain.model import Attribution, Buyer, FulfillmentDetails, MarketingConsent
 
 
 class _Unset(Enum):
@@ -57,6 +57,7 @@ class CreateSession:
     quote_id: str | None = None
     metadata: dict[str, Any] | None = None
     order_notes: str | None = None
+    attribution: Attribution | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,8 @@ class CompleteSession:
     buyer: Maybe[Buyer] = UNSET
     authentication_result: dict[str, Any] | None = None
     order_notes: str | None = None
+    attribution: Attribution | None = None
+    marketing_consents: tuple[MarketingConsent, ...] | None = None  # None: not sent
 
 
 @dataclass(frozen=True, slots=True)

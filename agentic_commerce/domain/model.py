@@ -132,6 +132,30 @@ class Shipment:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketingConsent:
+    """The buyer's decision for one channel the merchant offered, sent on complete."""
+
+    channel: str
+    opted_in: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """An affiliate's claim to the sale, as the agent sent it: write-only (never shown to
+    the agent), kept for the merchant's operators. `first` comes with the create,
+    `last` with the complete; `expired` when its `expires_at` had passed on arrival."""
+
+    touchpoint: str  # "first" | "last"
+    provider: str
+    details: dict[str, Any]  # every field sent, the token included (a secret: never logged)
+    received_at: datetime | None = None  # set by the checkout operation that takes it
+    expired: bool = False
+
+    def __repr__(self) -> str:
+        return f"Attribution({self.touchpoint}, provider={self.provider!r}, details=<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
 class Order:
     id: str
     checkout_session_id: str
@@ -146,6 +170,8 @@ class Order:
     updated_at: datetime | None = None
     shipment: Shipment | None = None
     refunds: tuple[Refund, ...] = ()
+    marketing_consents: tuple[MarketingConsent, ...] = ()
+    attributions: tuple[Attribution, ...] = ()  # first touch, then last
 
     @property
     def total(self) -> int:
@@ -184,3 +210,5 @@ class Session:
     notices: tuple[Message, ...] = ()
     pending_payment: str | None = None  # processor reference of a charge awaiting 3-D Secure
     order: Order | None = None
+    attributions: tuple[Attribution, ...] = ()  # first touch (create), last (complete)
+    marketing_consents: tuple[MarketingConsent, ...] = ()  # from the complete

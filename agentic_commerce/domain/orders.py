@@ -39,4 +39,6 @@ def place_order(
         totals=quote.totals,
         payment=payment,
         order_notes=session.order_notes,
+        marketing_consents=session.marketing_consents,
+        attributions=session.attributions,
     )

@@ -71,7 +71,14 @@ def _price_line(line: Line, catalog: Catalog, rule: tax.TaxRule) -> PricedLine:
     return PricedLine(line, product, quantity, base, 0, percent_of(base, rule.rate_percent))
 
 
-def _line_messages(session: Session, priced: tuple[PricedLine, ...]) -> list[Message]:
+def price_lines(
+    lines: tuple[Line, ...], catalog: Catalog, rule: tax.TaxRule
+) -> tuple[PricedLine, ...]:
+    return tuple(_price_line(line, catalog, rule) for line in lines)
+
+
+def line_messages(priced: tuple[PricedLine, ...], short_products: tuple[str, ...]) -> list[Message]:
+    """What is wrong with each line: no longer sold, not whole, or short of stock."""
     messages: list[Message] = []
     for index, pl in enumerate(priced):
         path = f"$.line_items[{index}]"
@@ -88,7 +95,7 @@ def _line_messages(session: Session, priced: tuple[PricedLine, ...]) -> list[Mes
                     f"{path}.quantity",
                 )
             )
-        elif pl.line.product_id in session.short_products:
+        elif pl.line.product_id in short_products:
             messages.append(
                 Message(
                     MessageType.ERROR,
@@ -155,11 +162,11 @@ def selected_shipping(
 def quote(session: Session, catalog: Catalog, now: datetime) -> Quote:
     address = session.fulfillment.address if session.fulfillment else None
     rule = tax.rule_for(address)
-    priced = tuple(_price_line(line, catalog, rule) for line in session.lines)
+    priced = price_lines(session.lines, catalog, rule)
     options, digital = _options(session, priced, rule, now)
     selected = selected_shipping(options, session.shipping_option_id)
 
-    messages = _line_messages(session, priced)
+    messages = line_messages(priced, session.short_products)
     needs_shipping = any(pl.product is not None and not pl.product.digital for pl in priced)
     if needs_shipping and address is None:
         messages.append(
@@ -172,17 +179,19 @@ def quote(session: Session, catalog: Catalog, now: datetime) -> Quote:
         )
     messages.extend(session.notices)
 
-    base = sum(pl.base for pl in priced)
-    discount = sum(pl.discount for pl in priced)
+    return Quote(priced, options, selected, digital, totals(priced, selected), tuple(messages))
+
+
+def totals(priced: tuple[PricedLine, ...], selected: FulfillmentOption | None) -> tuple[Total, ...]:
+    """The sums of the lines, plus the selected fulfillment option (with its tax)."""
     subtotal = sum(pl.subtotal for pl in priced)
     fulfillment = selected.subtotal if selected else 0
     tax_amount = sum(pl.tax for pl in priced) + (selected.tax if selected else 0)
-    totals = (
-        Total("items_base_amount", "Item(s) total", base),
-        Total("items_discount", "Item discounts", discount),
+    return (
+        Total("items_base_amount", "Item(s) total", sum(pl.base for pl in priced)),
+        Total("items_discount", "Item discounts", sum(pl.discount for pl in priced)),
         Total("subtotal", "Subtotal", subtotal),
         Total("fulfillment", "Shipping", fulfillment),
         Total("tax", "Tax", tax_amount),
         Total("total", "Total", subtotal + fulfillment + tax_amount),
     )
-    return Quote(priced, options, selected, digital, totals, tuple(messages))

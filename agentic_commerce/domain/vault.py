@@ -63,6 +63,7 @@ class VaultToken:
     card_fingerprint: str
     metadata: dict[str, str]
     consumed_by: str | None = None  # the session that used it
+    three_ds: bool = False  # its issuer asks for 3-D Secure (a sandbox test card)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from agentic_commerce.http.gateway import Call, SessionGateway, render_reply
 from agentic_commerce.http.responses import JSON_TYPE, json_response
 from agentic_commerce.http.throttle import AuthThrottle
 from agentic_commerce.protocol.base import Body, Storefront, parse, timestamp
-from agentic_commerce.protocol.orders import order_2026
+from agentic_commerce.protocol.orders import operator_view
 from agentic_commerce.protocol.v2026_04_17 import Codec2026
 from agentic_commerce.store.base import OutboxEvent
 
@@ -209,7 +209,7 @@ def register_admin(
         order = await store.load_order(order_id)
         if order is None:
             raise RequestRejected("not_found", "Order not found.", None, status=404)
-        return json_response(order_2026(order))
+        return json_response(operator_view(order))
 
     @app.post("/admin/orders/<order_id>")
     async def change_order(order_id: str) -> Response:

@@ -24,9 +24,14 @@ from agentic_commerce.domain.rate_limit import Limit
 from agentic_commerce.http.admin import AdminGuard, register_admin
 from agentic_commerce.http.admin_ui import register_admin_ui
 from agentic_commerce.http.auth import ApiKeys
+from agentic_commerce.http.carts import register_carts
 from agentic_commerce.http.checkout import register_checkout
 from agentic_commerce.http.connection import HTTPConnection
 from agentic_commerce.http.context import Gate, rate_limit_headers
+from agentic_commerce.http.delegate_authentication import (
+    Authentications,
+    register_delegate_authentication,
+)
 from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
 from agentic_commerce.http.errors import error_response
 from agentic_commerce.http.gateway import SessionGateway, register_internal
@@ -193,13 +198,17 @@ def create_app(system: ActorSystem) -> QuartTrio:
     app.extensions["acs_gateway"] = gateway
     register_service_routes(app, system, storefront, versions)
     register_checkout(app, system, gate, gateway)
+    register_carts(app, system, gate)
     register_internal(app, gateway)
     admin_guard = AdminGuard(settings.admin_api_key)
     register_admin(app, system, admin_guard, storefront, gateway, throttle)
     register_admin_ui(app, system, admin_guard, throttle)
-    if settings.vault_enabled:
-        vault = Vault(system.store, settings, system.clock, vault_secret(settings))
+    if settings.vault_enabled:  # the sandbox PSP: vault and 3-D Secure provider
+        secret = vault_secret(settings)
+        vault = Vault(system.store, settings, system.clock, secret)
         register_delegate_payment(app, vault, gate)
+        authentications = Authentications(system.store, settings, system.clock, secret)
+        register_delegate_authentication(app, authentications, gate)
     return app
 
 

@@ -25,16 +25,20 @@ from agentic_commerce.http.responses import JSON_TYPE
 from agentic_commerce.protocol.versions import Versions
 from agentic_commerce.store.base import Answer
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # of carts too
+
+
+def derived_id(prefix: str, merchant_id: str, idempotency_key: str | None) -> str:
+    """A create with an Idempotency-Key gets an id derived from (merchant, key), so its
+    idempotency record and what it creates share a partition; without a key, a random id."""
+    if not idempotency_key:
+        return new_id(prefix)
+    digest = hashlib.sha256(f"{merchant_id}\x1f{idempotency_key}".encode()).hexdigest()
+    return f"{prefix}_{digest[:24]}"
 
 
 def new_session_id(merchant_id: str, idempotency_key: str | None) -> str:
-    """A create with an Idempotency-Key gets an id derived from (merchant, key), so its
-    idempotency record and the new session share a partition; without a key, a random id."""
-    if not idempotency_key:
-        return new_id("cs")
-    digest = hashlib.sha256(f"{merchant_id}\x1f{idempotency_key}".encode()).hexdigest()
-    return f"cs_{digest[:24]}"
+    return derived_id("cs", merchant_id, idempotency_key)
 
 
 def render(

@@ -22,10 +22,17 @@ from quart import Quart, Response, request
 
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.config.settings import Settings
-from agentic_commerce.domain import vault
+from agentic_commerce.domain import delegate_authentication, vault
 from agentic_commerce.domain.errors import RequestRejected
-from agentic_commerce.http.context import Gate, RateLimited
-from agentic_commerce.protocol.base import Body, parse, timestamp
+from agentic_commerce.http.context import Gate
+from agentic_commerce.http.psp import (
+    card_error,
+    check_expiry,
+    check_number,
+    enter,
+    parse_card_request,
+)
+from agentic_commerce.protocol.base import Body, timestamp
 from agentic_commerce.protocol.delegate_payment import MODELS, DelegatePaymentRequest
 from agentic_commerce.store.base import Answer, Store
 
@@ -33,32 +40,16 @@ PATH = "/agentic_commerce/delegate_payment"
 CARD_PARAM = "$.payment_method"
 
 
-def card_error(message: str, param: str) -> RequestRejected:
-    return RequestRejected("invalid_card", message, param)
-
-
 def _check_card(body: DelegatePaymentRequest, now: datetime) -> tuple[int | None, int | None]:
     card = body.payment_method
-    number = card.number
-    if not number.isdigit() or not 12 <= len(number) <= 19:
-        raise card_error("The card number must be 12 to 19 digits.", f"{CARD_PARAM}.number")
-    if card.card_number_type == "fpan" and not vault.luhn_valid(number):
-        raise card_error("The card number is not valid.", f"{CARD_PARAM}.number")
+    check_number(card.number, CARD_PARAM, luhn=card.card_number_type == "fpan")
     if card.cvc is not None and not (card.cvc.isdigit() and 3 <= len(card.cvc) <= 4):
         raise card_error("The CVC must be 3 or 4 digits.", f"{CARD_PARAM}.cvc")
     if (card.exp_month is None) != (card.exp_year is None):
         raise card_error("Send both exp_month and exp_year.", f"{CARD_PARAM}.exp_month")
     if card.exp_month is None or card.exp_year is None:
         return None, None
-    month_ok = card.exp_month.isdigit() and 1 <= int(card.exp_month) <= 12
-    if not month_ok:
-        raise card_error("exp_month must be 01 to 12.", f"{CARD_PARAM}.exp_month")
-    if not (card.exp_year.isdigit() and len(card.exp_year) == 4):
-        raise card_error("exp_year must be four digits.", f"{CARD_PARAM}.exp_year")
-    month, year = int(card.exp_month), int(card.exp_year)
-    if vault.expired(month, year, now):
-        raise card_error("The card has expired.", f"{CARD_PARAM}.exp_year")
-    return month, year
+    return check_expiry(card.exp_month, card.exp_year, now, CARD_PARAM)
 
 
 def _check_allowance(body: DelegatePaymentRequest, psp_account: str, now: datetime) -> None:
@@ -96,15 +87,6 @@ def _check_allowance(body: DelegatePaymentRequest, psp_account: str, now: dateti
             )
 
 
-def _parse(version: str, sent: Body) -> DelegatePaymentRequest:
-    try:
-        return parse(MODELS[version], sent)
-    except RequestRejected as refused:
-        if refused.param is not None and refused.param.startswith(CARD_PARAM):
-            raise card_error(refused.message, refused.param) from None
-        raise
-
-
 class Vault:
     """Turns a delegate-payment request into a stored token and its response."""
 
@@ -117,7 +99,7 @@ class Vault:
     async def tokenize(
         self, version: str, sent: Body, merchant_id: str, key: str | None, answer: Answer | None
     ) -> bytes:
-        body = _parse(version, sent)
+        body = parse_card_request(MODELS[version], sent, CARD_PARAM)
         now = self.clock.now()
         exp_month, exp_year = _check_card(body, now)
         _check_allowance(body, self.settings.psp_account(merchant_id), now)
@@ -137,6 +119,7 @@ class Vault:
             funding=card.display_card_funding_type,
             card_fingerprint=vault.fingerprint(self.secret, card.number),
             metadata=dict(body.metadata),
+            three_ds=delegate_authentication.asks_for_authentication(card.number),
         )
         metadata = {**body.metadata, "merchant_id": allowance.merchant_id}
         if key is not None:
@@ -150,11 +133,7 @@ class Vault:
 def register_delegate_payment(app: Quart, vault_service: Vault, gate: Gate) -> None:
     @app.post(PATH)
     async def delegate_payment() -> Response:
-        try:
-            who, sent = await gate.enter()
-        except RateLimited as limited:
-            limited.type = "rate_limit_exceeded"  # this endpoint's Error has the type
-            raise
+        who, sent = await enter(gate)
         key = request.headers.get("Idempotency-Key") or None
 
         async def call(answer: Answer | None) -> bytes:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Response
 
-from agentic_commerce.actors.runtime import ActorCrashed, ActorError, AskTimeout, MailboxFull
+from agentic_commerce.actors.runtime import (
+    ActorCrashed,
+    ActorError,
+    ActorRef,
+    AskTimeout,
+    MailboxFull,
+)
 from agentic_commerce.domain.errors import RequestRejected, unavailable
 from agentic_commerce.http.responses import json_response
 from agentic_commerce.protocol.base import Codec
@@ -20,6 +28,18 @@ def from_actor_error(error: ActorError) -> RequestRejected:
         type(error), "unavailable"
     )
     return unavailable(code, "The service is busy; retry shortly.")
+
+
+async def ask_actor(ref: ActorRef, message: Any, timeout: float) -> Any:
+    """An actor's reply to a request; a refusal it answered is raised, and its own
+    failures become retryable refusals (`from_actor_error`)."""
+    try:
+        reply = await ref.ask(message, timeout)
+    except ActorError as exc:
+        raise from_actor_error(exc) from None
+    if isinstance(reply, RequestRejected):
+        raise reply
+    return reply
 
 
 def error_response(error: RequestRejected, codec: Codec, versions: Versions) -> Response:

@@ -22,7 +22,6 @@ import structlog
 from quart import Quart, Response, request
 
 from agentic_commerce.actors.ownership import Ownership, TakeOver
-from agentic_commerce.actors.runtime import ActorError
 from agentic_commerce.actors.session import (
     Cancel,
     Complete,
@@ -36,7 +35,7 @@ from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.domain.errors import RequestRejected, unavailable
 from agentic_commerce.domain.model import Shipment
 from agentic_commerce.domain.view import SessionView
-from agentic_commerce.http.errors import from_actor_error
+from agentic_commerce.http.errors import ask_actor
 from agentic_commerce.http.responses import JSON_TYPE
 from agentic_commerce.protocol.base import Body, Codec
 from agentic_commerce.protocol.orders import order_2026
@@ -142,12 +141,7 @@ class SessionGateway:
 
     # local ---------------------------------------------------------------------
     async def ask_local(self, session_id: str, message: Any) -> SessionView:
-        try:
-            reply = await self.system.sessions.ref(session_id).ask(message, self.timeout)
-        except ActorError as exc:
-            raise from_actor_error(exc) from None
-        if isinstance(reply, RequestRejected):
-            raise reply
+        reply = await ask_actor(self.system.sessions.ref(session_id), message, self.timeout)
         assert isinstance(reply, SessionView)
         return reply
 

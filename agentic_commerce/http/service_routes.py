@@ -45,7 +45,7 @@ def register_service_routes(
 
     @app.get("/.well-known/acp.json")
     async def discovery() -> Response:
-        services = ["checkout", "orders"]
+        services = ["checkout", "orders", "carts"]
         if system.settings.vault_enabled:
             services.append("delegate_payment")
         body = {

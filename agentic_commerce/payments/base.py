@@ -54,6 +54,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
+def charge_reference(prefix: str, request: ChargeRequest) -> str:
+    """A waiting charge's reference, derived from the session, the token, the amount and
+    the currency (like a PaymentIntent made for one amount): a result for another
+    charge never names it."""
+    charge = f"{request.idempotency_key}\x1f{request.amount}\x1f{request.currency}"
+    return f"{prefix}{token_digest(charge)}"
+
+
 def order_id_for(session_id: str, token: str) -> str:
     """Order ids are derived like the charge's idempotency key, so a retried
     charge sends the processor identical parameters."""
@@ -93,7 +101,16 @@ class PaymentUnavailable(Exception):
     """
 
 
-PaymentOutcome = Charged | Declined | NeedsAuthentication
+@dataclass(frozen=True, slots=True)
+class AuthenticationRefused:
+    """The agent's 3-D Secure result is not one the provider produced for this charge
+    (forged, or another card's, amount's or session's): the complete is refused and
+    the charge keeps waiting for a genuine result. `message` is safe to show."""
+
+    message: str
+
+
+PaymentOutcome = Charged | Declined | NeedsAuthentication | AuthenticationRefused
 
 
 @dataclass(frozen=True, slots=True)

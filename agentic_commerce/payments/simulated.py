@@ -29,7 +29,7 @@ from agentic_commerce.payments.base import (
     Voided,
     VoidOutcome,
     authenticated,
-    token_digest,
+    charge_reference,
 )
 
 PREFIX = "tok_test_"
@@ -68,8 +68,7 @@ class SimulatedProcessor(Processor):
 
     @staticmethod
     def reference(request: ChargeRequest) -> str:
-        charge = f"{request.idempotency_key}\x1f{request.amount}\x1f{request.currency}"
-        return f"{REFERENCE_PREFIX}{token_digest(charge)}"
+        return charge_reference(REFERENCE_PREFIX, request)
 
     def owns(self, reference: str) -> bool:
         return reference.startswith(REFERENCE_PREFIX)

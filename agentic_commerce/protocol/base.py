@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,6 +39,8 @@ class Storefront:
     three_ds_acquirer: tuple[tuple[str, str], ...] = ()  # acquirer_details for 3-D Secure
     three_ds_directory_server: str = "visa"
     max_line_items: int = 100
+    # (channel, display text, privacy policy URL) offered for marketing consent
+    marketing_consent_options: tuple[tuple[str, str, str], ...] = ()
 
 
 MEMBER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -142,6 +144,23 @@ def parse(model_type: type[M], body: Body) -> M:
             "invalid_field", "Integers must fit in 64 bits (signed).", json_path(oversized)
         )
     return parsed
+
+
+def attribution_of(sent: BaseModel | None, touchpoint: str) -> model.Attribution | None:
+    """A request's `affiliate_attribution` as the order keeps it. The operation says the
+    touchpoint (a create's is the first, a complete's the last), whatever it claims."""
+    if sent is None:
+        return None
+    details = sent.model_dump(mode="json", exclude_none=True)
+    return model.Attribution(touchpoint, str(details["provider"]), details)
+
+
+def consents_of(sent: Sequence[BaseModel] | None) -> tuple[model.MarketingConsent, ...] | None:
+    """A complete's `marketing_consents` (None when it sent none: the earlier stand)."""
+    if sent is None:
+        return None
+    read = [c.model_dump() for c in sent]
+    return tuple(model.MarketingConsent(c["channel"], c["opted_in"]) for c in read)
 
 
 def timestamp(value: datetime) -> str:

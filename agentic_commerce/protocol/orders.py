@@ -110,3 +110,22 @@ def order_2025(order: model.Order) -> JSON:
         "status": STATUS_2025.get(order.status, order.status),
         "refunds": [{"type": r.type, "amount": r.amount} for r in order.refunds],
     }
+
+
+def operator_view(order: model.Order) -> JSON:
+    """The order as the admin API shows it: the 2026-04-17 Order, and what only the
+    merchant sees (`operator`): the buyer's marketing consents and the affiliate
+    attributions, first and last touch apart, each flagged when it had expired on
+    arrival. An attribution's token is a secret: only whether one was sent shows."""
+    attributions = {}
+    for attribution in order.attributions:
+        shown = {k: v for k, v in attribution.details.items() if k != "token"}
+        shown["token_sent"] = "token" in attribution.details
+        attributions[attribution.touchpoint] = {
+            **shown,
+            "received_at": timestamp(attribution.received_at) if attribution.received_at else None,
+            "expired": attribution.expired,
+        }
+    consents = [{"channel": c.channel, "opted_in": c.opted_in} for c in order.marketing_consents]
+    operator = {"marketing_consents": consents, "affiliate_attribution": attributions}
+    return {**order_2026(order), "operator": operator}

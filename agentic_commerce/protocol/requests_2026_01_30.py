@@ -97,12 +97,26 @@ class DiscountsRequest(Strict):
     codes: list[str] | None = None
 
 
+class AttributionSource(Open):
+    type: Literal["url", "platform", "unknown"]
+    url: str | None = None
+
+
 class AffiliateAttribution(Open):
-    """Accepted and never returned; open, but it names a token or a publisher."""
+    """Accepted and never returned; open, but it names a token or a publisher. Its
+    fields are kept with the order for the merchant (the token is a secret)."""
 
     provider: str
     token: str | None = None
     publisher_id: str | None = None
+    campaign_id: str | None = None
+    creative_id: str | None = None
+    sub_id: str | None = None
+    source: AttributionSource | None = None
+    issued_at: JsonDateTime | None = None
+    expires_at: JsonDateTime | None = None
+    metadata: dict[str, str | int | float | bool] | None = None
+    touchpoint: Literal["first", "last"] | None = None
 
     @model_validator(mode="after")
     def _token_or_publisher(self) -> AffiliateAttribution:

@@ -90,6 +90,7 @@ class Traits:
     # False: only the complete answer (CheckoutSessionWithOrder) has `order`, as the
     # session's base schema has none (2025-09-29).
     order_in_session: bool = True
+    carts: bool = False  # the Cart API (`/carts`) exists in this version
 
 
 VERSIONS: tuple[Traits, ...] = (
@@ -128,7 +129,7 @@ VERSIONS: tuple[Traits, ...] = (
         create_requires_currency=True, three_ds=True, statuses=STATUSES_2026,
         error_codes=ERROR_CODES_2026, order_statuses=frozenset(),  # open: any of ours
         idempotency_key_required=True, conflict_status=422, marks_replays=True,
-        webhook_order="full",
+        webhook_order="full", carts=True,
     ),
 )  # fmt: skip
 BY_VERSION = {row.version: row for row in VERSIONS}

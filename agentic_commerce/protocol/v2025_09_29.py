@@ -45,6 +45,7 @@ from agentic_commerce.protocol.base import (
     Body,
     Codec,
     address,
+    attribution_of,
     check_line_count,
     links,
     number,
@@ -173,6 +174,7 @@ class Codec2025(Codec):
             # No `capabilities.interventions` to ask: where the version has 3-D
             # Secure, its agents are taken as able to authenticate.
             interventions=("3ds",) if self.traits.three_ds else (),
+            attribution=attribution_of(getattr(body, "affiliate_attribution", None), "first"),
         )
 
     def _update(
@@ -198,6 +200,7 @@ class Codec2025(Codec):
             payment=PaymentCredential(body.payment_data.token, body.payment_data.provider),
             buyer=_buyer(body.buyer) if body.buyer else UNSET,
             authentication_result=authentication,
+            attribution=attribution_of(getattr(body, "affiliate_attribution", None), "last"),
         )
 
     # responses ------------------------------------------------------------------

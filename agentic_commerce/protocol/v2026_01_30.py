@@ -50,3 +50,6 @@ class Codec20260130(Codec2026):
 
     def _order(self, order: model.Order) -> JSON:
         return order_reference(order, self.version)
+
+    def _marketing_consent_options(self, session: model.Session) -> list[JSON]:
+        return []  # added by 2026-04-17

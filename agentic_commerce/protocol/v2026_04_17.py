@@ -32,8 +32,10 @@ from agentic_commerce.protocol.base import (
     Body,
     Codec,
     address,
+    attribution_of,
     check_line_count,
     check_text,
+    consents_of,
     links,
     parse,
     timestamp,
@@ -162,6 +164,7 @@ class Codec2026(Codec):
             quote_id=body.quote_id,
             metadata=body.metadata,
             order_notes=_order_notes(body),
+            attribution=attribution_of(body.affiliate_attribution, "first"),
         )
 
     def parse_update(self, sent: Body) -> UpdateSession:
@@ -215,6 +218,8 @@ class Codec2026(Codec):
                 else None
             ),
             order_notes=_order_notes(body),
+            attribution=attribution_of(body.affiliate_attribution, "last"),
+            marketing_consents=consents_of(getattr(body, "marketing_consents", None)),
         )
 
     def parse_cancel(self, sent: Body) -> CancelSession:
@@ -373,9 +378,22 @@ class Codec2026(Codec):
                 body[key] = value
         if session.status is model.Status.AUTHENTICATION_REQUIRED:
             body["authentication_metadata"] = self._authentication_metadata(session)
+        if options := self._marketing_consent_options(session):
+            body["marketing_consent_options"] = options
         if session.order is not None:
             body["order"] = self._order(session.order)
         return body
+
+    def _marketing_consent_options(self, session: model.Session) -> list[JSON]:
+        """The merchant's channels, each with whether this buyer opted in on complete."""
+        chosen = {c.channel: c.opted_in for c in session.marketing_consents}
+        offered = []
+        for channel, text, policy in self.storefront.marketing_consent_options:
+            option: JSON = {"channel": channel, "display_text": text, "privacy_policy_url": policy}
+            if channel in chosen:
+                option["is_subscribed"] = chosen[channel]
+            offered.append(option)
+        return offered
 
     def _authentication_metadata(self, session: model.Session) -> JSON:
         return authentication_metadata(self.storefront, session, channel=False)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from agentic_commerce.domain.cart import Cart
+from agentic_commerce.domain.delegate_authentication import AuthenticationSession
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Decision, Limit
@@ -171,6 +173,25 @@ class SessionStore(Protocol):
         """Open sessions whose `expires_at` has passed."""
 
 
+class CartStore(Protocol):
+    """Carts (2026-04-17): one document per cart, written with the answer to the request
+    that changed it, and checked against the version it was read at (a stale writer,
+    e.g. another instance's actor, is refused with `VersionConflict`)."""
+
+    async def load_cart(self, cart_id: str) -> Cart | None: ...
+
+    async def save_cart(
+        self, cart: Cart, expected_version: int | None, answer: IdempotencyRecord | None
+    ) -> Cart:
+        """Write atomically, if the stored version is `expected_version` (None: no cart);
+        returns the cart as stored (version incremented)."""
+
+    async def delete_cart(
+        self, cart_id: str, expected_version: int, answer: IdempotencyRecord | None
+    ) -> None:
+        """Drop the cart (canceled or expired) with the answer, under the same check."""
+
+
 class IdempotencyStore(Protocol):
     """Idempotency keys: a claim while their request runs, then its answer."""
 
@@ -243,6 +264,18 @@ class VaultStore(Protocol):
         """Mark the token used by `use.session_id` if it may pay for `use`; else
         say why not (and leave it unused). Atomic: one session, ever; the same
         session may present it again (a retried complete whose commit failed)."""
+
+
+class AuthenticationStore(Protocol):
+    """The sandbox 3-D Secure provider's authentication sessions (no card numbers)."""
+
+    async def put_authentication(
+        self, session: AuthenticationSession, idempotency: IdempotencyRecord | None
+    ) -> None:
+        """Store a session (new or moved on) together with the answer to the request
+        that made it. Its steps are deterministic, so concurrent writers write the same."""
+
+    async def load_authentication(self, session_id: str) -> AuthenticationSession | None: ...
 
 
 class RateLimitStore(Protocol):
@@ -346,9 +379,11 @@ class InstanceStore(Protocol):
 
 class Store(
     SessionStore,
+    CartStore,
     IdempotencyStore,
     StockStore,
     VaultStore,
+    AuthenticationStore,
     RateLimitStore,
     OutboxStore,
     InstanceStore,

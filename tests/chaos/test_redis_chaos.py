@@ -41,6 +41,7 @@ class Load:
     acked: dict[str, dict[str, Any]] = field(default_factory=dict)
     uncertain: set[str] = field(default_factory=set)  # a later change was not acknowledged
     sent: int = 0
+    bare_503s: int = 0  # 503s that came without `Retry-After`
     midway: trio.Event = field(default_factory=trio.Event)  # a third of the load is out
     sent_all: trio.Event = field(default_factory=trio.Event)
     done: trio.Event = field(default_factory=trio.Event)
@@ -66,6 +67,7 @@ async def request(client: httpx.AsyncClient, load: Load, path: str, body: Any) -
         return None
     load.outcomes.append(Outcome(started, response.status_code))
     if response.status_code == 503:
+        load.bare_503s += "retry-after" not in response.headers
         await trio.sleep(BACKOFF_SECONDS)
     return response.json() if response.status_code in (200, 201) else None
 
@@ -124,6 +126,7 @@ def test_redis_killed_and_restarted_under_load(own_redis: RedisServer) -> None:
         assert len(statuses) >= REQUESTS
         assert set(statuses) <= {200, 201, 503}, sorted(set(statuses))
         assert statuses.count(503) > 0, "the load never met the outage"
+        assert load.bare_503s == 0
         assert sum(s < 300 for s in statuses) > REQUESTS // 2
         # Recovered without a restart of the server, and for good.
         recovered = min(

@@ -510,7 +510,7 @@ def _with_order(version: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("version", acp_schema.VERSIONS)
 def test_bundles_declare_2020_12_and_patched_schemas_are_valid(version: str) -> None:
-    for bundle in acp_schema.BUNDLES:
+    for bundle in acp_schema.bundles_of(version):
         schema = acp_schema.load_schema(version, bundle)
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         Draft202012Validator.check_schema(schema)

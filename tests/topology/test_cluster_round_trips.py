@@ -4,7 +4,7 @@ one before it landed."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from agentic_commerce.store.base import Commit
 from agentic_commerce.store.redis import RedisStore, Topology
 from tests.redis_cluster import ClusterServers
 from tests.store.test_contract import record, run, session
+from tests.store.test_round_trips import trips
 from tests.stores import StoreFactory
 
 pytestmark = pytest.mark.redis_topology
@@ -45,12 +46,6 @@ def stages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(ClusterPipeline, "execute", counted)
     return sent
-
-
-def trips(stages: list[int], call: Callable[[], Awaitable[Any]]) -> int:
-    stages.clear()
-    run(call())
-    return len(stages)
 
 
 def test_a_create_and_an_update_in_sequential_round_trips(

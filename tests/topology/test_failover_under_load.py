@@ -6,17 +6,15 @@ acknowledged session or order is lost."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 import trio
 
-from tests.chaos.test_redis_chaos import CREATE, REQUESTS, Load, Outcome, durable
+from tests.chaos.test_redis_chaos import REQUESTS, Load, durable, worker
 from tests.e2e.server import running_server
-from tests.real_requests import HEADERS, PAY
+from tests.real_requests import HEADERS
 from tests.redis_cluster import ClusterServers
 from tests.redis_sentinel import SentinelGroup
 
@@ -24,7 +22,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis_topology]
 WORKERS = 4
 AFTER_SECONDS = 3.0  # the load runs on this long after the failover
 RECOVERY_SECONDS = 2.0  # requests succeed again this soon after it
-BACKOFF_SECONDS = 0.05
 SERVER_ENV = {
     "REDIS_TIMEOUT_SECONDS": "1",
     "RATE_LIMIT_PER_MINUTE": "1000000",
@@ -33,59 +30,12 @@ SERVER_ENV = {
 }
 
 
-class FailoverLoad(Load):
-    """The chaos suite's load, noting 503s that came without `Retry-After`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bare_503s = 0
-
-
-async def request(client: httpx.AsyncClient, load: FailoverLoad, path: str, body: Any) -> Any:
-    load.sent += 1
-    if load.sent == REQUESTS // 3:
-        load.midway.set()
-    if load.sent == REQUESTS:
-        load.sent_all.set()
-    started = time.monotonic()
-    try:
-        response = await client.post(path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
-    except httpx.TransportError:
-        load.outcomes.append(Outcome(started, 0))
-        return None
-    load.outcomes.append(Outcome(started, response.status_code))
-    if response.status_code == 503:
-        load.bare_503s += "retry-after" not in response.headers
-        await trio.sleep(BACKOFF_SECONDS)
-    return response.json() if response.status_code in (200, 201) else None
-
-
-async def worker(base_url: str, load: FailoverLoad) -> None:
-    """create -> note -> complete, over and over, until the load is done."""
-    async with httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=30) as client:
-        while not load.done.is_set():
-            created = await request(client, load, "/checkout_sessions", CREATE)
-            if created is None:
-                continue
-            sid = created["id"]
-            load.acked[sid] = created
-            for path, body in (
-                (f"/checkout_sessions/{sid}", {"order_notes": f"note {load.sent}"}),
-                (f"/checkout_sessions/{sid}/complete", PAY),
-            ):
-                view = await request(client, load, path, body)
-                if view is None:
-                    load.uncertain.add(sid)
-                    break
-                load.acked[sid] = view
-
-
 def fail_over_under_load(env: dict[str, str], fail_over: Callable[[], None]) -> None:
     """Run the load, call `fail_over` a third of the way in (kill a master, wait for its
     replica's promotion, bring the old master back as a replica: with
     `REDIS_WAIT_REPLICAS=1` commits wait for one), then check every answer and every
     acknowledged session."""
-    load = FailoverLoad()
+    load = Load()
     with running_server(**SERVER_ENV, **env) as server:
 
         async def chaos() -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agentic_commerce.store.memory.authentication import MemoryAuthentications
+from agentic_commerce.store.memory.carts import MemoryCarts
 from agentic_commerce.store.memory.idempotency import MemoryIdempotency
 from agentic_commerce.store.memory.instances import LoneInstance
 from agentic_commerce.store.memory.limits import MemoryRateLimits
@@ -13,9 +15,11 @@ from agentic_commerce.store.memory.vault import MemoryVault
 
 class MemoryStore(
     MemorySessions,
+    MemoryCarts,
     MemoryIdempotency,
     MemoryStock,
     MemoryVault,
+    MemoryAuthentications,
     MemoryRateLimits,
     MemoryOutbox,
     LoneInstance,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from agentic_commerce.domain.cart import Cart
+from agentic_commerce.domain.delegate_authentication import AuthenticationSession
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.vault import VaultToken
 from agentic_commerce.store.base import IdempotencyRecord, OutboxEvent
@@ -20,11 +22,13 @@ class MemoryState:
 
     def __init__(self) -> None:
         self._sessions: dict[str, Session] = {}
+        self._carts: dict[str, Cart] = {}
         self._orders: dict[str, Order] = {}
         self._idempotency: dict[str, IdempotencyRecord] = {}
         self._claims: dict[str, tuple[str, float]] = {}  # scope: (holder, lapses at)
         self._writes = 0
         self._vault: dict[str, VaultToken] = {}
+        self._authentications: dict[str, AuthenticationSession] = {}
         self._tats: dict[str, float] = {}
         self._busy: dict[str, float] = {}  # rate-limit keys others should know of, by TAT
         self._signatures: dict[str, float] = {}

@@ -35,6 +35,8 @@ are reloaded on `NOSCRIPT` (an empty script cache after a restart).
 
 from __future__ import annotations
 
+from agentic_commerce.store.redis.authentication import RedisAuthentications
+from agentic_commerce.store.redis.carts import RedisCarts
 from agentic_commerce.store.redis.client import RedisBase, Topology
 from agentic_commerce.store.redis.idempotency import RedisIdempotency
 from agentic_commerce.store.redis.instances import RedisInstances
@@ -49,9 +51,11 @@ __all__ = ["RedisBase", "RedisStore", "Topology"]
 
 class RedisStore(
     RedisSessions,
+    RedisCarts,
     RedisIdempotency,
     RedisStock,
     RedisVault,
+    RedisAuthentications,
     RedisRateLimits,
     RedisOutbox,
     RedisInstances,

@@ -31,6 +31,15 @@ def put_record(r: Client, record: IdempotencyRecord) -> Client:
     return r.set(idempotency_key(record.scope), encode(record), pxat=pxat(record.expires_at))
 
 
+def then_answer(r: Client, saved: Client, idempotency: IdempotencyRecord | None) -> Rounds[None]:
+    """One round: the `saved` pipeline, then the answer that names what it saved
+    (after it, so a replay never names something missing)."""
+    answer = r.pipeline(transaction=False)
+    if idempotency is not None:
+        put_record(answer, idempotency)
+    yield saved, answer
+
+
 def _put_record_job(r: Client, record: IdempotencyRecord) -> Rounds[None]:
     yield put_record(r.pipeline(transaction=False), record)
 

@@ -119,6 +119,11 @@ def session_keys(sid: str) -> tuple[str, str, str, str]:
     return f"{tag}:session", f"{tag}:ev", f"{tag}:ev:doc", f"{tag}:ev:meta"
 
 
+def cart_key(cart_id: str) -> str:
+    """On the cart's slot, with the idempotency records of its requests."""
+    return f"acs:{{{cart_id}}}:cart"
+
+
 def idempotency_key(scope: str) -> str:
     """One key per scope: its in-flight claim, then its answer (which replaces the claim)."""
     return f"acs:{{{partition_of(scope)}}}:idem:{scope}"
@@ -147,6 +152,10 @@ def stock_key(product_id: str) -> str:
 
 def token_key(token_id: str) -> str:
     return f"acs:{{{token_id}}}:token"
+
+
+def authentication_key(session_id: str) -> str:
+    return f"acs:{{{session_id}}}:authentication"
 
 
 def instance_key(instance_id: str) -> str:

@@ -37,6 +37,21 @@ end
 return 1
 """)
 
+CART_SAVE = Script("""
+-- KEYS: cart, idempotency record (or the cart again when none)
+-- ARGV: expected version ('' = new), version, doc ('' = delete), PXAT ms, record ('' = none),
+--       record PXAT ms
+if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'PXAT', ARGV[6]) end
+return 1
+""")
+
 # The session's first undelivered event (a dead one does not hold back later
 # ones) and when it is ready: its retry time, or its lease while in flight.
 HEAD = """

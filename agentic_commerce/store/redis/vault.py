@@ -12,7 +12,7 @@ from agentic_commerce.store.base import (
 )
 from agentic_commerce.store.redis.batcher import Rounds
 from agentic_commerce.store.redis.client import RedisBase
-from agentic_commerce.store.redis.idempotency import put_record
+from agentic_commerce.store.redis.idempotency import then_answer
 from agentic_commerce.store.redis.keys import Client, text, token_key
 from agentic_commerce.store.redis.scripts import TOKEN_USE
 from agentic_commerce.store.serialization import decode, encode
@@ -33,10 +33,7 @@ class RedisVault(RedisBase):
             saved = r.pipeline(transaction=False).hset(
                 token_key(token.id), mapping={"doc": encode(token), "by": token.consumed_by or ""}
             )
-            answer = r.pipeline(transaction=False)
-            if idempotency is not None:  # after the token: a replay never names a missing one
-                put_record(answer, idempotency)
-            yield saved, answer
+            yield from then_answer(r, saved, idempotency)
 
         await self._rounds(job)
 

@@ -1,0 +1,75 @@
+"""The pure cart operations: a cart's estimate always adds up, whatever sequence of
+full replacements (PUTs) it goes through."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentic_commerce.config.settings import Settings
+from agentic_commerce.domain import cart as carts
+from agentic_commerce.domain.cart import EditCart
+from agentic_commerce.domain.commands import LineInput
+from agentic_commerce.domain.errors import RequestRejected
+from agentic_commerce.supervisor import load_catalog
+
+CATALOG = load_catalog(Settings())
+NOW = datetime(2026, 4, 17, tzinfo=UTC)
+PRODUCTS = [*CATALOG.products, "unknown_item"]
+STOCK = {p.id: p.stock for p in CATALOG}
+
+edits = st.lists(
+    st.tuples(st.sampled_from(PRODUCTS), st.integers(min_value=1, max_value=20)),
+    min_size=1,
+    max_size=6,
+).map(
+    lambda pairs: EditCart(
+        tuple(LineInput(p, Decimal(q), f"$.line_items[{i}]") for i, (p, q) in enumerate(pairs))
+    )
+)
+
+
+def assert_adds_up(cart: carts.Cart) -> None:
+    quote = carts.estimate(cart, CATALOG)
+    by_type = {t.type: t.amount for t in quote.totals}
+    assert set(by_type) == set(carts.ESTIMATED)
+    assert by_type["subtotal"] == sum(pl.subtotal for pl in quote.lines)
+    assert by_type["items_base_amount"] - by_type["items_discount"] == by_type["subtotal"]
+    assert by_type["total"] == by_type["subtotal"]  # no address: no tax, no shipping
+    for pl in quote.lines:
+        assert pl.base == pl.product.unit_amount * int(pl.line.quantity)  # type: ignore[union-attr]
+        assert pl.total == pl.subtotal + pl.tax
+    short = {m.param for m in quote.messages if m.code == "out_of_stock"}
+    assert len(short) == len(cart.short_products)
+
+
+@settings(derandomize=True, max_examples=200)
+@given(first=edits, puts=st.lists(edits, max_size=5))
+def test_totals_add_up_over_any_sequence_of_puts(first: EditCart, puts: list[EditCart]) -> None:
+    try:
+        cart = carts.create(
+            first,
+            cart_id="cart_1",
+            merchant_id="m",
+            catalog=CATALOG,
+            available=STOCK,
+            now=NOW,
+            ttl=timedelta(hours=1),
+        )
+    except RequestRejected as refused:
+        assert refused.status == 422  # nothing available at all
+        return
+    assert_adds_up(cart)
+    for step, put in enumerate(puts, 1):
+        try:
+            cart = carts.replace_contents(cart, put, CATALOG, STOCK, NOW + timedelta(minutes=step))
+        except RequestRejected as refused:
+            assert refused.status == 422
+            continue
+        assert_adds_up(cart)
+        assert cart.expires_at == NOW + timedelta(hours=1)  # a PUT never extends the cart
+        products = {line.product_id for line in cart.lines}
+        assert products == {i.product_id for i in put.lines if CATALOG.get(i.product_id)}
