@@ -22,7 +22,7 @@ from agentic_commerce.domain.cart import CartView
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.checkout import SESSION_ID, derived_id
 from agentic_commerce.http.context import Caller, Gate
-from agentic_commerce.http.errors import ask_actor
+from agentic_commerce.http.errors import absent_in_version, ask_actor
 from agentic_commerce.http.responses import JSON_TYPE
 from agentic_commerce.protocol.base import Body
 from agentic_commerce.protocol.traits import BY_VERSION
@@ -35,9 +35,7 @@ def register_carts(app: Quart, system: ActorSystem, gate: Gate) -> None:
     async def enter(cart_id: str | None = None) -> tuple[Caller, Body]:
         who, body = await gate.enter()
         if not BY_VERSION[who.codec.version].carts:
-            raise RequestRejected(
-                "not_found", "This API-Version has no Cart API.", None, status=404
-            )
+            raise absent_in_version("Cart API")
         if cart_id is not None and not SESSION_ID.match(cart_id):
             raise cart_not_found()
         return who, body

@@ -22,10 +22,10 @@ from agentic_commerce.domain import delegate_authentication as auth
 from agentic_commerce.domain import vault
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.context import Caller, Gate
+from agentic_commerce.http.errors import absent_in_version
 from agentic_commerce.http.psp import check_expiry, check_number, enter, parse_card_request
 from agentic_commerce.protocol import delegate_authentication as wire
 from agentic_commerce.protocol.base import Body
-from agentic_commerce.protocol.versions import VersionRejected
 from agentic_commerce.store.base import Answer, Store
 
 PATH = "/delegate_authentication"
@@ -35,10 +35,7 @@ JSON_TYPE = "application/json"
 
 def _require_version(who: Caller) -> None:
     if who.codec.version != wire.VERSION:
-        raise VersionRejected(
-            "unsupported_api_version",
-            f"The Delegate Authentication API needs API-Version {wire.VERSION}.",
-        )
+        raise absent_in_version("Delegate Authentication API")
 
 
 def _not_found() -> RequestRejected:

@@ -50,3 +50,9 @@ def error_response(error: RequestRejected, codec: Codec, versions: Versions) -> 
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     return json_response(codec.render_error(error, supported), error.status, headers)
+
+
+def absent_in_version(api: str) -> RequestRejected:
+    """A route the caller's API-Version does not define: 404, as for any unknown route
+    (the API came in a later version)."""
+    return RequestRejected("not_found", f"This API-Version has no {api}.", None, status=404)

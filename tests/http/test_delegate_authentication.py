@@ -182,7 +182,7 @@ async def test_auth_version_and_input_errors(acp: AcpClient) -> None:
     wrong = await call(acp, "GET", f"{PATH}/auth_x", Authorization="Bearer nope")
     assert wrong.status == 401 and wrong.body["code"] == "invalid_api_key"
     old = await call(acp.using(OLDEST), "POST", PATH, session_body(FRICTIONLESS))
-    assert old.status == 400 and old.body["code"] == "unsupported_api_version"
+    assert old.status == 404 and old.body["code"] == "not_found"  # no such API in that version
     unknown = await call(acp, "GET", f"{PATH}/auth_unknown")
     assert unknown.status == 404 and unknown.body["code"] == "not_found"
     luhn = await start(acp, "4917610000000001")
