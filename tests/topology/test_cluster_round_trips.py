@@ -5,11 +5,13 @@ one before it landed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from redis.cluster import ClusterPipeline
 
+from agentic_commerce.domain.cart import Cart
 from agentic_commerce.store.base import Commit
 from agentic_commerce.store.redis import RedisStore, Topology
 from tests.redis_cluster import ClusterServers
@@ -66,3 +68,20 @@ def test_a_create_and_an_update_in_sequential_round_trips(
     # a release of a product comes after its hold: a third stage
     assert trips(stages, lambda: store.hold("cs_1", {"a": 0})) == 3
     assert run(store.stock("a")).reserved == 0
+
+
+def test_a_cart_answer_keyed_on_another_slot_is_written_after_the_cart(
+    store: RedisStore, stages: list[int]
+) -> None:
+    """A cart whose id is not derived from its Idempotency-Key (the key's record had
+    expired): one script for the cart, its answer a round later, never one script
+    over two slots (which a cluster refuses)."""
+    now = datetime.now(UTC)  # Redis keeps the cart until an hour past its expiry
+    cart = Cart("cart_1", "merchant_test", "usd", (), now, now, now + timedelta(hours=1))
+    answer = record("cart_other\x1fk")  # another partition, so another slot
+    run(store._load_scripts())  # a first call would also load them
+    stages.clear()
+    saved = run(store.save_cart(cart, None, answer))
+    assert len(stages) == 2
+    assert run(store.load_cart("cart_1")) == saved
+    assert run(store.load_idempotency("cart_other\x1fk")) == answer

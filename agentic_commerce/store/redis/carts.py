@@ -9,9 +9,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 from agentic_commerce.domain.cart import Cart
-from agentic_commerce.store.base import IdempotencyRecord, VersionConflict
+from agentic_commerce.store.base import IdempotencyRecord, VersionConflict, partition_of
+from agentic_commerce.store.redis.batcher import Rounds
 from agentic_commerce.store.redis.client import RedisBase
-from agentic_commerce.store.redis.keys import cart_key, idempotency_key, pxat
+from agentic_commerce.store.redis.idempotency import put_record
+from agentic_commerce.store.redis.keys import Client, cart_key, idempotency_key, pxat
 from agentic_commerce.store.redis.scripts import CART_SAVE
 from agentic_commerce.store.serialization import decode, encode
 
@@ -46,16 +48,26 @@ class RedisCarts(RedisBase):
         kept_until_ms: int,
         answer: IdempotencyRecord | None,
     ) -> None:
+        """The cart and its answer in one script when they share a slot; an answer whose
+        key is on another slot (a cart id not derived from it) is written once the cart
+        is in, as a session's commit does."""
         key = cart_key(cart_id)
-        keys = [key, idempotency_key(answer.scope) if answer else key]
-        expected = "" if expected_version is None else str(expected_version)
+        beside = answer if answer is not None and partition_of(answer.scope) == cart_id else None
+        keys = [key, idempotency_key(beside.scope) if beside else key]
         args = [
-            expected,
+            "" if expected_version is None else str(expected_version),
             str((expected_version or 0) + 1),
             doc,
             kept_until_ms,
-            encode(answer) if answer else b"",
-            pxat(answer.expires_at) if answer else 0,
+            encode(beside) if beside else b"",
+            pxat(beside.expires_at) if beside else 0,
         ]
-        if not await self._one(lambda p: CART_SAVE(p, keys, args)):
-            raise VersionConflict(cart_id)
+
+        def job(r: Client) -> Rounds[None]:
+            [saved] = yield CART_SAVE(r.pipeline(transaction=False), keys, args)
+            if not saved:
+                raise VersionConflict(cart_id)
+            if answer is not None and beside is None:
+                yield put_record(r.pipeline(transaction=False), answer)
+
+        await self._rounds(job)
