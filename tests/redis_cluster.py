@@ -8,19 +8,16 @@ view (`CLUSTER INFO`, `CLUSTER NODES`, `ROLE`) with a deadline, never a fixed sl
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 from redis.crc import key_slot
 
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, started_in_temp_dir
 from tests.waiting import poll
 
 NODES = 6  # 3 masters, each with 1 replica
@@ -255,13 +252,5 @@ class ClusterServers:
             node.stop()
 
 
-@contextmanager
-def cluster_servers() -> Iterator[ClusterServers]:
-    root = Path(tempfile.mkdtemp(prefix="acs-redis-cluster-"))
-    cluster = ClusterServers(root)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+def cluster_servers() -> AbstractContextManager[ClusterServers]:
+    return started_in_temp_dir("acs-redis-cluster-", ClusterServers)

@@ -10,16 +10,13 @@ sleep.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, started_in_temp_dir
 from tests.waiting import poll
 
 MASTER_NAME = "acs"
@@ -191,13 +188,5 @@ def _directory(root: Path, name: str) -> Path:
     return directory
 
 
-@contextmanager
-def sentinel_group() -> Iterator[SentinelGroup]:
-    root = Path(tempfile.mkdtemp(prefix="acs-redis-sentinel-"))
-    group = SentinelGroup(root)
-    try:
-        group.start()
-        yield group
-    finally:
-        group.stop()
-        shutil.rmtree(root, ignore_errors=True)
+def sentinel_group() -> AbstractContextManager[SentinelGroup]:
+    return started_in_temp_dir("acs-redis-sentinel-", SentinelGroup)

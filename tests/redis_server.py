@@ -13,9 +13,10 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import redis
 
@@ -116,13 +117,27 @@ class RedisServer:
                 self.kill()
 
 
+class Startable(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
 @contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    directory = Path(tempfile.mkdtemp(prefix="acs-redis-"))
-    server = RedisServer(directory)
+def started_in_temp_dir(prefix: str, make: Callable[[Path], S]) -> Iterator[S]:
+    """`make(dir)` started, then stopped and its fresh temporary directory removed."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    made = make(directory)
     try:
-        server.start()
-        yield server
+        made.start()
+        yield made
     finally:
-        server.stop()
+        made.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def redis_server() -> AbstractContextManager[RedisServer]:
+    return started_in_temp_dir("acs-redis-", RedisServer)
