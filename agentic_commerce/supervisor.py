@@ -37,7 +37,14 @@ log = structlog.get_logger("agentic_commerce")
 
 
 def load_catalog(settings: Settings) -> Catalog:
-    return Catalog.from_document(orjson.loads(settings.catalog_file.read_bytes()))
+    """The catalog file, with the promotions of `PROMOTIONS_FILE` when one is set."""
+    catalog = Catalog.from_document(orjson.loads(settings.catalog_file.read_bytes()))
+    if settings.promotions_file is None:
+        return catalog
+    document = orjson.loads(settings.promotions_file.read_bytes())
+    if not isinstance(document, dict):
+        raise CatalogError('a promotions file holds {"promotions": [...]}')
+    return catalog.with_promotions(document.get("promotions"))
 
 
 def build_store(settings: Settings) -> Store:

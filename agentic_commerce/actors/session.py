@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ import trio
 
 from agentic_commerce import metrics
 from agentic_commerce.actors.clock import SystemClock
-from agentic_commerce.actors.inventory import Consume, Hold, Release
+from agentic_commerce.actors.inventory import Consume, GetStock, Hold, Release
 from agentic_commerce.actors.payment import Charge, Void
 from agentic_commerce.actors.runtime import Actor, ActorError, ActorRef
 from agentic_commerce.domain import checkout, order_lifecycle, pricing
@@ -72,6 +72,7 @@ from agentic_commerce.store.base import (
     Answer,
     Commit,
     OutboxEvent,
+    StockLevel,
     Store,
     StoreUnavailable,
     VersionConflict,
@@ -466,7 +467,7 @@ class SessionActor(Actor):
             self.deps.on_events()
         return self.snapshot
 
-    async def _inventory(self, message: Hold | Release | Consume) -> Any:
+    async def _inventory(self, message: Hold | Release | Consume | GetStock) -> Any:
         """Ask the inventory; its store failing comes back as a value, raised here."""
         try:
             reply = await self.deps.inventory.ask(message, self.deps.ask_timeout)
@@ -476,13 +477,41 @@ class SessionActor(Actor):
             raise StoreUnavailable(str(reply))
         return reply
 
-    async def _hold_stock(self, session: Session) -> Session:
+    async def _hold_stock(self, session: Session, uses: Mapping[str, int] | None = None) -> Session:
         """Hold what `session` wants, naming the committed lines' products too (with
-        0 units when no longer wanted), so one store round trip releases them."""
+        0 units when no longer wanted), so one store round trip releases them; and
+        the promotion `uses` named (a complete holds one of each usage-limited
+        promotion it applies; any other hold names none, which releases them)."""
         before = () if self.state is None else self.state.lines
         wants = {line.product_id: 0 for line in before} | checkout.wanted_stock(session)
-        short = await self._inventory(Hold(session.id, wants))
-        return replace(session, short_products=short)
+        short = await self._inventory(Hold(session.id, wants | dict(uses or {})))
+        return checkout.with_shortages(session, short)
+
+    async def _release_uses(self, session: Session, uses: Mapping[str, int]) -> None:
+        """After a failed complete: its promotion uses go back (best effort: left
+        held, they go back when the session ends)."""
+        if uses:
+            wants = checkout.wanted_stock(session) | dict.fromkeys(uses, 0)
+            with contextlib.suppress(StoreUnavailable, Interrupted):
+                await self._inventory(Hold(session.id, wants))
+
+    async def _check_uses(self, session: Session) -> Session:
+        """The session with the usage-limited promotions it would apply checked in
+        the store: those with no use left are refused from now on (no store call
+        unless such a promotion applies)."""
+        checked: set[str] = set()
+        while True:
+            applied = pricing.session_discounts(session, self.deps.catalog, self.deps.clock.now())
+            keys = [key for key in applied.uses if key not in checked]
+            if not keys:
+                return session
+            checked.update(keys)
+            spent = []
+            for key in keys:
+                level: StockLevel = await self._inventory(GetStock(key))
+                if level.on_hand - level.reserved <= 0:
+                    spent.append(key)
+            session = checkout.with_shortages(session, (*session.short_products, *spent))
 
     def _settle(self, session: Session, *, void: bool = False) -> Session:
         settled, quote = checkout.settle_quoted(
@@ -567,7 +596,8 @@ class SessionActor(Actor):
             ttl=self.deps.ttl,
         )
         try:
-            return await self._commit(self._settle(await self._hold_stock(session)))
+            held = await self._hold_stock(await self._check_uses(session))
+            return await self._commit(self._settle(held))
         except Exception:
             # Awaited, so a retry's hold cannot overtake it (the inventory actor runs
             # several messages at once); left undone, the orphan sweep releases it.
@@ -586,6 +616,8 @@ class SessionActor(Actor):
         void = self._voids(current, session)
         if void:  # before any hold: a refused void leaves everything as it was
             await self._void_pending(current)
+        if command.discount_codes is not UNSET:
+            session = await self._check_uses(session)
         if command.lines is not UNSET:
             session = await self._hold_stock(session)
         return await self._commit(self._settle(session, void=void))
@@ -646,14 +678,17 @@ class SessionActor(Actor):
         quote = self._quote(session)
         if not quote.ready:
             return await self._commit(session) if session is not current else self._view()
+        uses = quote.discounts.uses
         if authenticating:
             failed = self._check_authentication(session, command)
             if failed is not None:
-                return await self._commit(failed)
+                return await self._fail(failed, uses)
         # Hold exactly what is about to be sold: a crash between an earlier hold (or
         # release) and its commit can leave the holds apart from the committed lines.
-        held = await self._hold_stock(session)
-        if held.short_products:
+        # A promotion whose last use another session took is refused, and the new
+        # total shown: nothing is charged that the agent has not seen.
+        held = await self._hold_stock(session, uses)
+        if held.short_products or held.exhausted_promotions != session.exhausted_promotions:
             return await self._commit(self._settle(held))
 
         paying = replace(session, status=transition(session.status, Event.BEGIN_COMPLETE))
@@ -686,7 +721,9 @@ class SessionActor(Actor):
                 )
                 return await self._commit(waiting)
             case NeedsAuthentication():
-                return await self._commit(self._payment_failed(paying, INTERVENTION_NEEDED, now))
+                return await self._fail(
+                    self._payment_failed(paying, INTERVENTION_NEEDED, now), uses
+                )
             case AuthenticationRefused(message):  # still waiting for a genuine result
                 raise RequestRejected(
                     "invalid_authentication_result", message, "$.authentication_result"
@@ -699,10 +736,16 @@ class SessionActor(Actor):
                     "$.payment_data",
                     blocking=False,
                 )
-                return await self._commit(self._payment_failed(paying, notice, now))
+                return await self._fail(self._payment_failed(paying, notice, now), uses)
             case PaymentUnavailable():
                 raise payment_unavailable()
         raise TypeError(f"unexpected payment outcome {type(outcome).__name__}")
+
+    async def _fail(self, failed: Session, uses: Mapping[str, int]) -> SessionView:
+        """Commit a failed complete, then give back the promotion uses it held."""
+        view = await self._commit(failed)
+        await self._release_uses(failed, uses)
+        return view
 
     @staticmethod
     def _payment_failed(paying: Session, notice: Message, now: datetime) -> Session:

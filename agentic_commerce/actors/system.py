@@ -374,11 +374,12 @@ class ActorSystem:
         return self.root.intensity.recent() > 0 or self.services.intensity.recent() > 2
 
     async def _seed(self) -> None:
-        """Seed stock, waiting for the store if it is not up yet (a Redis started
-        after the server): the server starts serving once it can."""
+        """Seed stock (and the uses of promotions with a usage limit), waiting for the
+        store if it is not up yet (a Redis started after the server): the server starts
+        serving once it can."""
         while True:
             try:
-                await self.store.seed_stock({p.id: p.stock for p in self.catalog})
+                await self.store.seed_stock(self.catalog.stock_levels())
                 return
             except StoreUnavailable:
                 log.warning("store_unavailable_at_start", retry_in_seconds=SEED_RETRY_SECONDS)

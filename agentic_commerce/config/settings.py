@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         description="product catalog JSON",
         json_schema_extra={SHOWN: "demo catalog"},
     )
+    promotions_file: Path | None = Field(
+        None,
+        description='promotions JSON (`{"promotions": [...]}`), instead of the catalog\'s own',
+        json_schema_extra={SHOWN: "the catalog's `promotions`"},
+    )
     simulated_payments: EnvBool = Field(
         default_factory=_off_in_production,
         description="accept `tok_test_…` tokens",

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from agentic_commerce.domain import contact, pricing
+from agentic_commerce.domain import contact, discounts, pricing
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.domain.commands import (
     UNSET,
@@ -231,6 +231,8 @@ def create(
         order_notes=cmd.order_notes,
         notices=tuple(notices),
         attributions=() if cmd.attribution is None else (received(cmd.attribution, now),),
+        extensions=catalog.extensions if discounts.negotiated(cmd.extensions) else (),
+        discount_codes=cmd.discount_codes,
     )
     if cmd.fulfillment_choices:
         chosen = _resolve_choices(session, cmd.fulfillment_choices, catalog, now)
@@ -262,6 +264,8 @@ def update(session: Session, cmd: UpdateSession, catalog: Catalog, now: datetime
             changed = replace(changed, shipping_option_id=chosen)
     if cmd.order_notes is not UNSET:
         changed = replace(changed, order_notes=cmd.order_notes)
+    if cmd.discount_codes is not UNSET:
+        changed = replace(changed, discount_codes=cmd.discount_codes, exhausted_promotions=())
     return replace(changed, notices=tuple(notices))
 
 
@@ -272,6 +276,15 @@ def wanted_stock(session: Session) -> dict[str, int]:
         if line.quantity == line.quantity.to_integral_value() and line.quantity >= 1:
             wants[line.product_id] = int(line.quantity)
     return wants
+
+
+def with_shortages(session: Session, short: tuple[str, ...]) -> Session:
+    """The session after a hold: the products short of stock, and the promotions whose
+    uses ran out added to those known to (their codes are refused from now on)."""
+    products = tuple(key for key in short if discounts.promotion_of(key) is None)
+    spent = [p for key in short if (p := discounts.promotion_of(key)) is not None]
+    exhausted = tuple(dict.fromkeys((*session.exhausted_promotions, *spent)))
+    return replace(session, short_products=products, exhausted_promotions=exhausted)
 
 
 def received(attribution: Attribution, now: datetime) -> Attribution:

@@ -58,6 +58,8 @@ class CreateSession:
     metadata: dict[str, Any] | None = None
     order_notes: str | None = None
     attribution: Attribution | None = None
+    extensions: tuple[str, ...] = ()  # the ACP extensions the agent understands
+    discount_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class UpdateSession:
     fulfillment: Maybe[FulfillmentDetails | None] = UNSET
     fulfillment_choices: Maybe[tuple[FulfillmentChoice, ...] | None] = UNSET
     order_notes: Maybe[str | None] = UNSET
+    discount_codes: Maybe[tuple[str, ...]] = UNSET  # replaces the earlier codes
 
 
 @dataclass(frozen=True, slots=True)

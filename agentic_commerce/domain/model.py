@@ -212,3 +212,6 @@ class Session:
     order: Order | None = None
     attributions: tuple[Attribution, ...] = ()  # first touch (create), last (complete)
     marketing_consents: tuple[MarketingConsent, ...] = ()  # from the complete
+    extensions: tuple[str, ...] = ()  # the ACP extensions negotiated on create
+    discount_codes: tuple[str, ...] = ()  # as the agent sent them (the last update's)
+    exhausted_promotions: tuple[str, ...] = ()  # promotion ids found out of uses

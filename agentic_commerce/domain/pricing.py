@@ -1,10 +1,12 @@
 """The quote: everything derived from a session, recomputed from scratch on every read.
 
-Per line: base = unit price x quantity, discount 0, subtotal = base - discount,
-tax = subtotal x rate rounded half up, total = subtotal + tax. The session's
-totals are sums of the line figures plus the selected fulfillment option, so
-line and session totals always add up. Discounts are positive amounts that are
-subtracted (the spec leaves the sign open; its examples use positive values).
+Per line: base = unit price x quantity, discount = what `each` promotions take
+off it, subtotal = base - discount, order_discount = its share of the `across`
+promotions, tax = (subtotal - order_discount) x rate rounded half up (tax is on
+what the buyer pays), total = subtotal + tax. The session's totals are sums of
+the line figures: subtotal - discount (the order discount) + fulfillment + tax =
+total. Discounts are positive amounts that are subtracted (the spec leaves the
+sign open; its examples use positive values). See `discounts` for the promotions.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from agentic_commerce.domain import shipping, tax
+from agentic_commerce.domain import discounts, shipping, tax
 from agentic_commerce.domain.catalog import Catalog, Product
+from agentic_commerce.domain.discounts import NO_DISCOUNTS, Discounts, Target
 from agentic_commerce.domain.model import Line, Message, MessageType, Session, Total
 from agentic_commerce.domain.money import percent_of
 from agentic_commerce.domain.shipping import FulfillmentOption
@@ -26,8 +29,9 @@ class PricedLine:
     product: Product | None
     quantity: int  # 0 when the requested quantity cannot be sold (not whole, unknown product)
     base: int
-    discount: int
+    discount: int  # from `each` promotions (the line's own)
     tax: int
+    order_discount: int = 0  # its share of the `across` promotions (the order's)
 
     @property
     def subtotal(self) -> int:
@@ -46,6 +50,7 @@ class Quote:
     digital: FulfillmentOption | None
     totals: tuple[Total, ...]
     messages: tuple[Message, ...]
+    discounts: Discounts = NO_DISCOUNTS
 
     @property
     def ready(self) -> bool:
@@ -62,19 +67,78 @@ def _whole(quantity: Decimal) -> int | None:
     return int(quantity)
 
 
-def _price_line(line: Line, catalog: Catalog, rule: tax.TaxRule) -> PricedLine:
+def _sellable(line: Line, catalog: Catalog) -> tuple[Product | None, int]:
+    """The line's product and whole quantity (0 when it cannot be sold)."""
     product = catalog.get(line.product_id)
     quantity = _whole(line.quantity) if product is not None else None
-    if product is None or quantity is None:
-        return PricedLine(line, product, 0, 0, 0, 0)
-    base = product.unit_amount * quantity
-    return PricedLine(line, product, quantity, base, 0, percent_of(base, rule.rate_percent))
+    return product, quantity or 0
+
+
+def targets(lines: tuple[Line, ...], catalog: Catalog) -> tuple[Target, ...]:
+    """The lines as promotions see them (an unsellable line is worth 0)."""
+    found = []
+    for line in lines:
+        product, quantity = _sellable(line, catalog)
+        base = product.unit_amount * quantity if product is not None else 0
+        found.append(Target(line.product_id, product.category if product else None, base))
+    return tuple(found)
 
 
 def price_lines(
-    lines: tuple[Line, ...], catalog: Catalog, rule: tax.TaxRule
+    lines: tuple[Line, ...],
+    catalog: Catalog,
+    rule: tax.TaxRule,
+    applied: Discounts = NO_DISCOUNTS,
 ) -> tuple[PricedLine, ...]:
-    return tuple(_price_line(line, catalog, rule) for line in lines)
+    each = applied.per_line("each", len(lines))
+    across = applied.per_line("across", len(lines))
+    priced = []
+    for index, line in enumerate(lines):
+        product, quantity = _sellable(line, catalog)
+        if product is None or quantity == 0:
+            priced.append(PricedLine(line, product, 0, 0, 0, 0))
+            continue
+        base = product.unit_amount * quantity
+        taxed = base - each[index] - across[index]
+        priced.append(
+            PricedLine(
+                line,
+                product,
+                quantity,
+                base,
+                each[index],
+                percent_of(taxed, rule.rate_percent),
+                across[index],
+            )
+        )
+    return tuple(priced)
+
+
+def session_discounts(session: Session, catalog: Catalog, now: datetime) -> Discounts:
+    """The promotions on a session's lines: codes count once it negotiated the extension."""
+    return discounts.apply(
+        catalog.promotions,
+        session.discount_codes,
+        targets(session.lines, catalog),
+        currency=session.currency,
+        now=now,
+        codes_allowed=discounts.EXTENSION in session.extensions,
+        exhausted=session.exhausted_promotions,
+    )
+
+
+def discount_messages(applied: Discounts) -> list[Message]:
+    """A warning for each refused code (the extension's rule: the buyer must learn of it)."""
+    return [
+        Message(
+            MessageType.WARNING,
+            r.message,
+            r.reason,
+            f"$.discounts.codes[{r.index}]",
+            blocking=False,
+        )
+        for r in applied.rejected
+    ]
 
 
 def line_messages(priced: tuple[PricedLine, ...], short_products: tuple[str, ...]) -> list[Message]:
@@ -162,7 +226,8 @@ def selected_shipping(
 def quote(session: Session, catalog: Catalog, now: datetime) -> Quote:
     address = session.fulfillment.address if session.fulfillment else None
     rule = tax.rule_for(address)
-    priced = price_lines(session.lines, catalog, rule)
+    applied = session_discounts(session, catalog, now)
+    priced = price_lines(session.lines, catalog, rule, applied)
     options, digital = _options(session, priced, rule, now)
     selected = selected_shipping(options, session.shipping_option_id)
 
@@ -177,21 +242,27 @@ def quote(session: Session, catalog: Catalog, now: datetime) -> Quote:
                 "$.fulfillment_details.address",
             )
         )
+    messages.extend(discount_messages(applied))
     messages.extend(session.notices)
-
-    return Quote(priced, options, selected, digital, totals(priced, selected), tuple(messages))
+    return Quote(
+        priced, options, selected, digital, totals(priced, selected), tuple(messages), applied
+    )
 
 
 def totals(priced: tuple[PricedLine, ...], selected: FulfillmentOption | None) -> tuple[Total, ...]:
-    """The sums of the lines, plus the selected fulfillment option (with its tax)."""
+    """The sums of the lines, less the order discount (listed only when there is one),
+    plus the selected fulfillment option (with its tax)."""
     subtotal = sum(pl.subtotal for pl in priced)
+    order_discount = sum(pl.order_discount for pl in priced)
     fulfillment = selected.subtotal if selected else 0
     tax_amount = sum(pl.tax for pl in priced) + (selected.tax if selected else 0)
+    order = (Total("discount", "Order discount", order_discount),) if order_discount else ()
     return (
         Total("items_base_amount", "Item(s) total", sum(pl.base for pl in priced)),
         Total("items_discount", "Item discounts", sum(pl.discount for pl in priced)),
         Total("subtotal", "Subtotal", subtotal),
+        *order,
         Total("fulfillment", "Shipping", fulfillment),
         Total("tax", "Tax", tax_amount),
-        Total("total", "Total", subtotal + fulfillment + tax_amount),
+        Total("total", "Total", subtotal - order_discount + fulfillment + tax_amount),
     )

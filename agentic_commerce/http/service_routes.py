@@ -16,6 +16,7 @@ from agentic_commerce import metrics
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.http.responses import json_response
 from agentic_commerce.protocol.base import Storefront
+from agentic_commerce.protocol.discounts import discovered
 from agentic_commerce.protocol.versions import NEWEST, Versions
 
 
@@ -58,6 +59,7 @@ def register_service_routes(
             "transports": ["rest"],
             "capabilities": {
                 "services": services,
+                "extensions": discovered(system.catalog.extensions),
                 "intervention_types": ["3ds"],
                 "supported_currencies": [system.catalog.currency],
             },

@@ -13,10 +13,11 @@ models are its bases.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from agentic_commerce.domain.discounts import MAX_CODE_LENGTH, MAX_CODES
 from agentic_commerce.protocol.requests_2025_09_29 import Address as Address  # unchanged
 from agentic_commerce.protocol.strictness import MAX_QUANTITY, JsonDateTime, Open, Strict
 
@@ -93,8 +94,15 @@ class SelectedFulfillmentOption(Strict):
     item_ids: list[str]
 
 
+# A code is echoed in messages: printable, without markup-prone characters, short.
+DiscountCode = Annotated[
+    str, Field(min_length=1, max_length=MAX_CODE_LENGTH, pattern=r"^[A-Za-z0-9_\-\.]+$")
+]
+DiscountCodes = Annotated[list[DiscountCode], Field(max_length=MAX_CODES)]
+
+
 class DiscountsRequest(Strict):
-    codes: list[str] | None = None
+    codes: DiscountCodes | None = None
 
 
 class AttributionSource(Open):
@@ -135,7 +143,7 @@ class CreateRequest(Strict):
     fulfillment_details: FulfillmentDetails | None = None
     fulfillment_groups: Sequence[FulfillmentGroup] | None = None
     affiliate_attribution: AffiliateAttribution | None = None
-    coupons: list[str] | None = None
+    coupons: DiscountCodes | None = None  # deprecated alias of discounts.codes
     discounts: DiscountsRequest | None = None
     locale: str | None = None
     timezone: str | None = None
@@ -149,7 +157,7 @@ class UpdateRequest(Strict):
     fulfillment_details: FulfillmentDetails | None = None
     fulfillment_groups: Sequence[FulfillmentGroup] | None = None
     selected_fulfillment_options: list[SelectedFulfillmentOption] | None = None
-    coupons: list[str] | None = None
+    coupons: DiscountCodes | None = None  # deprecated alias of discounts.codes
     discounts: DiscountsRequest | None = None
 
 

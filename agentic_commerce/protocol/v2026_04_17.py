@@ -25,6 +25,7 @@ from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.pricing import PricedLine, Quote
 from agentic_commerce.domain.shipping import FulfillmentOption
 from agentic_commerce.domain.view import SessionView
+from agentic_commerce.protocol import discounts
 from agentic_commerce.protocol import requests_2026_01_30 as base_req
 from agentic_commerce.protocol import requests_2026_04_17 as req
 from agentic_commerce.protocol.base import (
@@ -165,6 +166,8 @@ class Codec2026(Codec):
             metadata=body.metadata,
             order_notes=_order_notes(body),
             attribution=attribution_of(body.affiliate_attribution, "first"),
+            extensions=discounts.requested(body.capabilities.extensions),
+            discount_codes=discounts.codes(body.discounts, body.coupons),
         )
 
     def parse_update(self, sent: Body) -> UpdateSession:
@@ -186,6 +189,11 @@ class Codec2026(Codec):
                 else UNSET
             ),
             order_notes=_order_notes(body) if "order_notes" in given else UNSET,
+            discount_codes=(
+                discounts.codes(body.discounts, body.coupons)
+                if given & {"discounts", "coupons"}
+                else UNSET
+            ),
         )
 
     def parse_complete(self, sent: Body) -> CompleteSession:
@@ -378,6 +386,10 @@ class Codec2026(Codec):
                 body[key] = value
         if session.status is model.Status.AUTHENTICATION_REQUIRED:
             body["authentication_metadata"] = self._authentication_metadata(session)
+        if extensions := discounts.declarations(session):
+            body["capabilities"]["extensions"] = extensions
+        if (applied := discounts.discounts_json(session, quote.discounts)) is not None:
+            body["discounts"] = applied
         if options := self._marketing_consent_options(session):
             body["marketing_consent_options"] = options
         if session.order is not None:
