@@ -194,7 +194,7 @@ class CartActor(Actor):
         return self.snapshot
 
     def _view(self, cart: Cart) -> CartView:
-        return CartView(cart, carts.estimate(cart, self.deps.catalog))
+        return CartView(cart, carts.estimate(cart, self.deps.catalog, self.deps.clock.now()))
 
     async def _available(self, command: EditCart) -> dict[str, int]:
         """Units available per product asked for, read at once (no hold is taken)."""

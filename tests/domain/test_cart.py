@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain import cart as carts
 from agentic_commerce.domain.cart import EditCart
+from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.domain.commands import LineInput
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.supervisor import load_catalog
@@ -32,13 +33,14 @@ edits = st.lists(
 )
 
 
-def assert_adds_up(cart: carts.Cart) -> None:
-    quote = carts.estimate(cart, CATALOG)
+def assert_adds_up(cart: carts.Cart, catalog: Catalog = CATALOG) -> None:
+    quote = carts.estimate(cart, catalog, NOW)
     by_type = {t.type: t.amount for t in quote.totals}
-    assert set(by_type) == set(carts.ESTIMATED)
+    assert set(by_type) <= set(carts.ESTIMATED)
     assert by_type["subtotal"] == sum(pl.subtotal for pl in quote.lines)
     assert by_type["items_base_amount"] - by_type["items_discount"] == by_type["subtotal"]
-    assert by_type["total"] == by_type["subtotal"]  # no address: no tax, no shipping
+    # no address: no tax, no shipping; less an automatic order discount
+    assert by_type["total"] == by_type["subtotal"] - by_type.get("discount", 0)
     for pl in quote.lines:
         assert pl.base == pl.product.unit_amount * int(pl.line.quantity)  # type: ignore[union-attr]
         assert pl.total == pl.subtotal + pl.tax
@@ -73,3 +75,37 @@ def test_totals_add_up_over_any_sequence_of_puts(first: EditCart, puts: list[Edi
         assert cart.expires_at == NOW + timedelta(hours=1)  # a PUT never extends the cart
         products = {line.product_id for line in cart.lines}
         assert products == {i.product_id for i in put.lines if CATALOG.get(i.product_id)}
+
+
+AUTOMATIC = CATALOG.with_promotions(
+    [
+        {
+            "id": "auto",
+            "name": "3.00 off from 50.00",
+            "amount_off": 300,
+            "currency": "usd",
+            "minimum_subtotal": 5000,
+        },
+        {"id": "code", "code": "CODE", "name": "Codes never apply to carts", "percent_off": 50},
+    ]
+)
+
+
+@settings(derandomize=True, max_examples=100)
+@given(edit=edits)
+def test_a_cart_estimate_takes_off_the_automatic_promotions_only(edit: EditCart) -> None:
+    try:
+        cart = carts.create(
+            edit,
+            cart_id="cart_1",
+            merchant_id="m",
+            catalog=AUTOMATIC,
+            available=STOCK,
+            now=NOW,
+            ttl=timedelta(hours=1),
+        )
+    except RequestRejected:
+        return
+    assert_adds_up(cart, AUTOMATIC)
+    totals = {t.type: t.amount for t in carts.estimate(cart, AUTOMATIC, NOW).totals}
+    assert totals.get("discount", 0) == (300 if totals["items_base_amount"] >= 5000 else 0)

@@ -15,7 +15,14 @@ import pytest
 from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import DEFAULT_CATALOG, Settings
 from tests import acp_schema
-from tests.http.conftest import OLDEST, AcpClient, address_update, create_body, payment
+from tests.http.conftest import (
+    OLDEST,
+    VERSIONS,
+    AcpClient,
+    address_update,
+    create_body,
+    payment,
+)
 from tests.waiting import eventually
 
 EXTENSION = {"extensions": ["discount"]}
@@ -38,6 +45,13 @@ PROMOTIONS = [
         "usage_limit": 2,
     },
     {"id": "solo", "code": "SOLO", "name": "30% alone", "percent_off": 30, "combinable": False},
+    {  # automatic, on one product that no other test here buys
+        "id": "test_week",
+        "name": "10% off the test product",
+        "percent_off": 10,
+        "method": "each",
+        "product_ids": ["test"],
+    },
     {
         "id": "future",
         "code": "FUTURE",
@@ -196,6 +210,19 @@ async def test_malformed_codes_are_a_400_that_changes_nothing(
     assert reply.status == 400 and reply.body["param"] == param
     after = await acp.get(created.body["id"])
     assert after.body["discounts"] == created.body["discounts"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_automatic_promotions_apply_in_every_version(acp: AcpClient, version: str) -> None:
+    client = acp.using(version)
+    created = await client.create(create_body(version, "test", 2))
+    session_id = created.body["id"]
+    reply = await client.update(session_id, address_update(version))
+    amounts = {t["type"]: t["amount"] for t in reply.body["totals"]}
+    assert amounts["items_discount"] == 1000  # 10% of 2 x 50.00, no code needed
+    assert amounts["total"] == amounts["subtotal"] + amounts["fulfillment"] + amounts["tax"]
+    assert amounts["tax"] == round(9000 * 0.0875)  # on the discounted amount
+    assert "discounts" not in reply.body  # shown once negotiated; these agents did not ask
 
 
 async def test_older_versions_cannot_send_codes(acp: AcpClient) -> None:
