@@ -3,6 +3,7 @@ every allocation and quote over any promotions, lines and codes (hypothesis)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 from agentic_commerce.domain import discounts, pricing
 from agentic_commerce.domain.catalog import Catalog, CatalogError
 from agentic_commerce.domain.discounts import Promotion, Target, allocate, apply
-from agentic_commerce.domain.model import Address, FulfillmentDetails, Line, Session, Status
+from agentic_commerce.domain.model import Address, Session
 from agentic_commerce.domain.money import percent_of
+from tests.domain.test_pricing import make_session
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 WELCOME = Promotion("welcome10", "10% off", "WELCOME10", percent_off=Decimal(10))
@@ -202,21 +204,10 @@ def _catalog(promotions: list[Promotion]) -> Catalog:
 
 
 def _session(lines: dict[str, int], codes: list[str]) -> Session:
+    """A session shipping to New York that negotiated the extension and sent `codes`."""
     address = Address("A", "1 Main St", "Albany", "NY", "US", "12207")
-    return Session(
-        id="cs_1",
-        merchant_id="m",
-        api_version="2026-04-17",
-        status=Status.READY_FOR_PAYMENT,
-        currency="usd",
-        lines=tuple(Line(f"li_{p}", p, Decimal(q)) for p, q in lines.items()),
-        created_at=NOW,
-        updated_at=NOW,
-        expires_at=NOW + timedelta(hours=1),
-        fulfillment=FulfillmentDetails(address=address),
-        extensions=("discount",),
-        discount_codes=tuple(codes),
-    )
+    session = make_session(list(lines.items()), address)
+    return replace(session, extensions=("discount",), discount_codes=tuple(codes))
 
 
 @given(
