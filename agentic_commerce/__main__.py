@@ -1,5 +1,5 @@
 import sys
 
-from agentic_commerce.supervisor import main
+from agentic_commerce.cli import main
 
 sys.exit(main())

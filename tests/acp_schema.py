@@ -70,11 +70,17 @@ __all__ = [
 ]
 
 VERSIONS: tuple[str, ...] = ("2025-09-29", "2025-12-12", "2026-01-16", "2026-01-30", "2026-04-17")
-BUNDLES: tuple[str, ...] = ("agentic_checkout", "delegate_payment", "delegate_authentication")
+BUNDLES: tuple[str, ...] = (
+    "agentic_checkout",
+    "delegate_payment",
+    "delegate_authentication",
+    "feed",
+)
 
 CHECKOUT = "agentic_checkout"
 DELEGATE_PAYMENT = "delegate_payment"
 DELEGATE_AUTHENTICATION = "delegate_authentication"
+FEED = "feed"
 
 _ENV_VAR = "ACP_SPEC_DIR"
 _REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -6,25 +6,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentic_commerce.domain.discounts import (
-    EXTENSION,
-    USAGE_PREFIX,
-    Promotion,
-    promotions_from_document,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Product:
-    id: str
-    title: str
-    unit_amount: int
-    stock: int
-    description: str | None = None
-    digital: bool = False
-    image_url: str | None = None
-    sku: str | None = None
-    category: str | None = None  # what a promotion may be restricted to
+from agentic_commerce.domain import catalog_file
+from agentic_commerce.domain.discounts import EXTENSION, Promotion, promotions_from_document
+from agentic_commerce.domain.products import Product as Product  # where catalogs' users look
+from agentic_commerce.domain.products import Seller
 
 
 class CatalogError(ValueError):
@@ -36,6 +21,7 @@ class Catalog:
     currency: str
     products: Mapping[str, Product]
     promotions: tuple[Promotion, ...] = ()
+    seller: Seller | None = None  # who sells, as product feeds name it
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -66,34 +52,12 @@ class Catalog:
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Catalog:
-        """Build from `{"currency": "usd", "products": [{...}, ...], "promotions": [...]}`."""
-        currency = doc.get("currency", "usd")
-        if not isinstance(currency, str) or len(currency) != 3:
-            raise CatalogError("catalog currency must be a 3-letter ISO 4217 code")
-        products: dict[str, Product] = {}
-        for raw in doc.get("products", []):
-            try:
-                product = Product(
-                    id=str(raw["id"]),
-                    title=str(raw["title"]),
-                    unit_amount=int(raw["unit_amount"]),
-                    stock=int(raw["stock"]),
-                    description=raw.get("description"),
-                    digital=bool(raw.get("digital", False)),
-                    image_url=raw.get("image_url"),
-                    sku=raw.get("sku"),
-                    category=raw.get("category"),
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CatalogError(f"bad product entry: {exc}") from exc
-            if product.unit_amount < 0 or product.stock < 0:
-                raise CatalogError(f"product {product.id}: negative price or stock")
-            if product.id.startswith(USAGE_PREFIX):
-                raise CatalogError(f"product {product.id}: ids may not start with {USAGE_PREFIX}")
-            if product.id in products:
-                raise CatalogError(f"duplicate product id {product.id}")
-            products[product.id] = product
-        if not products:
-            raise CatalogError("catalog has no products")
-        catalog = cls(currency=currency.lower(), products=products)
+        """Build from `{"currency": "usd", "seller"?: {...}, "products": [{...}, ...],
+        "promotions"?: [...]}` (see `catalog_file` for the fields)."""
+        try:
+            parsed = catalog_file.read(doc)
+        except ValueError as exc:
+            raise CatalogError(str(exc)) from exc
+        products = {p.id: p for p in parsed.products}
+        catalog = cls(parsed.currency, products, seller=parsed.seller)
         return catalog.with_promotions(doc.get("promotions", []))

@@ -34,6 +34,7 @@ from agentic_commerce.http.delegate_authentication import (
 )
 from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
 from agentic_commerce.http.errors import error_response
+from agentic_commerce.http.feeds import register_feeds
 from agentic_commerce.http.gateway import SessionGateway, register_internal
 from agentic_commerce.http.idempotency import Idempotency
 from agentic_commerce.http.service_routes import register_service_routes
@@ -199,6 +200,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
     register_service_routes(app, system, storefront, versions)
     register_checkout(app, system, gate, gateway)
     register_carts(app, system, gate)
+    register_feeds(app, system, gate)
     register_internal(app, gateway)
     admin_guard = AdminGuard(settings.admin_api_key)
     register_admin(app, system, admin_guard, storefront, gateway, throttle)

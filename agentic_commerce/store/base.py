@@ -10,13 +10,14 @@ released when the commit does not happen.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from agentic_commerce.domain.cart import Cart
 from agentic_commerce.domain.delegate_authentication import AuthenticationSession
+from agentic_commerce.domain.feed import Feed
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Decision, Limit
@@ -243,6 +244,9 @@ class StockStore(Protocol):
 
     async def stock(self, product_id: str) -> StockLevel: ...
 
+    async def stocks(self, product_ids: Sequence[str]) -> list[StockLevel]:
+        """The levels of many products at once (on Redis one round trip)."""
+
     async def release_orphan_holds(self, older_than: datetime) -> int:
         """Settle stock holds taken before `older_than` whose session is not open (a
         process can die between taking a hold and committing its session, or between
@@ -264,6 +268,20 @@ class VaultStore(Protocol):
         """Mark the token used by `use.session_id` if it may pay for `use`; else
         say why not (and leave it unused). Atomic: one session, ever; the same
         session may present it again (a retried complete whose commit failed)."""
+
+
+async def available_units(stock: StockStore, product_ids: Iterable[str]) -> dict[str, int]:
+    """Units available now per product (on hand less held), read in one call."""
+    return {level.product_id: level.available for level in await stock.stocks(list(product_ids))}
+
+
+class FeedStore(Protocol):
+    """The product feeds merchants created (metadata only: products come from the catalog)."""
+
+    async def put_feed(self, feed: Feed, idempotency: IdempotencyRecord | None) -> None:
+        """Store a new feed together with the answer to the request that made it."""
+
+    async def load_feed(self, feed_id: str) -> Feed | None: ...
 
 
 class AuthenticationStore(Protocol):
@@ -384,6 +402,7 @@ class Store(
     StockStore,
     VaultStore,
     AuthenticationStore,
+    FeedStore,
     RateLimitStore,
     OutboxStore,
     InstanceStore,

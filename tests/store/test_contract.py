@@ -25,6 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from agentic_commerce.domain.feed import Feed
 from agentic_commerce.domain.model import Line, Order, Payment, Session, Status
 from agentic_commerce.domain.rate_account import Batch
 from agentic_commerce.domain.rate_limit import Limit, decide
@@ -324,6 +325,18 @@ def test_seed_stock_keeps_known_levels(store: Store) -> None:
     assert stock(store, "unknown") == (0, 0)
 
 
+def test_levels_of_many_products_at_once(store: Store) -> None:
+    run(store.seed_stock({"a": 3, "b": 5}))
+    run(store.hold("h1", {"b": 2}))
+    levels = run(store.stocks(["b", "unknown", "a"]))
+    assert [(s.product_id, s.on_hand, s.reserved) for s in levels] == [
+        ("b", 5, 2),
+        ("unknown", 0, 0),
+        ("a", 3, 0),
+    ]
+    assert run(store.stocks([])) == []
+
+
 def test_hold_is_all_or_nothing_per_product(store: Store) -> None:
     run(store.seed_stock({"a": 3, "b": 10}))
     assert run(store.hold("h1", {"a": 2, "b": 4})) == ()
@@ -514,6 +527,15 @@ def token(tid: str = "vt_1", **changes: Any) -> VaultToken:
 
 def use(sid: str = "cs_1", amount: int = 5000) -> TokenUse:
     return TokenUse(sid, "merchant_test", amount, "usd", NOW)
+
+
+def test_a_feed_is_stored_with_the_answer_that_made_it(store: Store) -> None:
+    feed = Feed("feed_1", "merchant_a", "US", NOW)
+    answer = record("feed-merchant_a\x1fkey")
+    run(store.put_feed(feed, answer))
+    assert run(store.load_feed("feed_1")) == feed
+    assert run(store.load_feed("feed_2")) is None
+    assert run(store.load_idempotency(answer.scope)) == answer
 
 
 def test_vault_token_is_stored_with_the_answer_that_made_it(store: Store) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agentic_commerce.store.memory.authentication import MemoryAuthentications
 from agentic_commerce.store.memory.carts import MemoryCarts
+from agentic_commerce.store.memory.feeds import MemoryFeeds
 from agentic_commerce.store.memory.idempotency import MemoryIdempotency
 from agentic_commerce.store.memory.instances import LoneInstance
 from agentic_commerce.store.memory.limits import MemoryRateLimits
@@ -20,6 +21,7 @@ class MemoryStore(
     MemoryStock,
     MemoryVault,
     MemoryAuthentications,
+    MemoryFeeds,
     MemoryRateLimits,
     MemoryOutbox,
     LoneInstance,

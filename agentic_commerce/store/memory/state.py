@@ -9,6 +9,7 @@ from datetime import datetime
 
 from agentic_commerce.domain.cart import Cart
 from agentic_commerce.domain.delegate_authentication import AuthenticationSession
+from agentic_commerce.domain.feed import Feed
 from agentic_commerce.domain.model import Order, Session
 from agentic_commerce.domain.vault import VaultToken
 from agentic_commerce.store.base import IdempotencyRecord, OutboxEvent
@@ -29,6 +30,7 @@ class MemoryState:
         self._writes = 0
         self._vault: dict[str, VaultToken] = {}
         self._authentications: dict[str, AuthenticationSession] = {}
+        self._feeds: dict[str, Feed] = {}
         self._tats: dict[str, float] = {}
         self._busy: dict[str, float] = {}  # rate-limit keys others should know of, by TAT
         self._signatures: dict[str, float] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from agentic_commerce.domain.model import Status
@@ -54,6 +54,9 @@ class MemoryStock(MemoryState):
         return StockLevel(
             product_id, self._on_hand.get(product_id, 0), self._reserved.get(product_id, 0)
         )
+
+    async def stocks(self, product_ids: Sequence[str]) -> list[StockLevel]:
+        return [await self.stock(product_id) for product_id in product_ids]
 
     async def release_orphan_holds(self, older_than: datetime) -> int:
         cutoff = older_than.timestamp()

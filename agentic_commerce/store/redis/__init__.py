@@ -38,6 +38,7 @@ from __future__ import annotations
 from agentic_commerce.store.redis.authentication import RedisAuthentications
 from agentic_commerce.store.redis.carts import RedisCarts
 from agentic_commerce.store.redis.client import RedisBase, Topology
+from agentic_commerce.store.redis.feeds import RedisFeeds
 from agentic_commerce.store.redis.idempotency import RedisIdempotency
 from agentic_commerce.store.redis.instances import RedisInstances
 from agentic_commerce.store.redis.limits import RedisRateLimits
@@ -56,6 +57,7 @@ class RedisStore(
     RedisStock,
     RedisVault,
     RedisAuthentications,
+    RedisFeeds,
     RedisRateLimits,
     RedisOutbox,
     RedisInstances,

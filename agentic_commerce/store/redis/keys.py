@@ -158,6 +158,10 @@ def authentication_key(session_id: str) -> str:
     return f"acs:{{{session_id}}}:authentication"
 
 
+def feed_key(feed_id: str) -> str:
+    return f"acs:{{{feed_id}}}:feed"
+
+
 def instance_key(instance_id: str) -> str:
     return f"acs:{{instances}}:{instance_id}"
 

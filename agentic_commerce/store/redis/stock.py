@@ -4,7 +4,7 @@ units, and per holder the set of products it may hold (the intent)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
@@ -87,10 +87,24 @@ class RedisStock(RedisBase):
         await self._rounds(partial(_unhold, holder=holder, sell=True))
 
     async def stock(self, product_id: str) -> StockLevel:
-        on_hand, reserved = await self._one(
-            lambda p: p.hmget(stock_key(product_id), ["on_hand", "reserved"])
-        )
-        return StockLevel(product_id, int(on_hand or 0), int(reserved or 0))
+        [level] = await self.stocks([product_id])
+        return level
+
+    async def stocks(self, product_ids: Sequence[str]) -> list[StockLevel]:
+        if not product_ids:
+            return []
+
+        def job(r: Client) -> Rounds[list[StockLevel]]:
+            pipe = r.pipeline(transaction=False)
+            for product_id in product_ids:
+                pipe.hmget(stock_key(product_id), ["on_hand", "reserved"])
+            replies = yield pipe
+            return [
+                StockLevel(product_id, int(on_hand or 0), int(reserved or 0))
+                for product_id, (on_hand, reserved) in zip(product_ids, replies, strict=True)
+            ]
+
+        return await self._rounds(job)
 
     async def release_orphan_holds(self, older_than: datetime) -> int:
         """At most three round trips a sweep, whatever the number of open sessions:
