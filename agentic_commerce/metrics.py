@@ -1,11 +1,11 @@
 """Prometheus metrics: every family the server exports, in one place.
 
 Labels are bounded by construction: route templates (never a path with an id),
-kinds, outcomes, currencies and products from the catalog; never a session id,
-key or token. With `PROMETHEUS_MULTIPROC_DIR` set (several worker processes),
-prometheus-client keeps values in files that any worker's scrape aggregates;
-its collector only emits families that have samples, so `initialise` creates
-the known label sets at start.
+kinds, outcomes, transports (`rest`, `mcp`), currencies and products from the
+catalog; never a session id, key or token. With `PROMETHEUS_MULTIPROC_DIR` set
+(several worker processes), prometheus-client keeps values in files that any
+worker's scrape aggregates; its collector only emits families that have samples,
+so `initialise` creates the known label sets at start.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ PAYMENT_OUTCOMES = (
     "unavailable",
 )
 WEBHOOK_OUTCOMES = ("delivered", "pending", "dead")
+CHECKOUT_OPERATIONS = ("create", "get", "update", "complete", "cancel")
+TRANSPORTS = ("rest", "mcp")
+OPERATION_OUTCOMES = ("ok", "refused", "failed")  # answered; refused (4xx); failed (5xx)
 WEBHOOK_EVENTS = ("order_create", "order_update")
 
 HTTP_REQUESTS = Counter(
@@ -63,6 +66,11 @@ HTTP_DURATION = Histogram(
     "Time to answer an HTTP request.",
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CHECKOUT_CALLS = Counter(
+    "acs_checkout_operations",
+    "Checkout operations answered, per transport (rest, mcp).",
+    ["operation", "transport", "outcome"],
 )
 SESSIONS = Counter("acs_checkout_sessions", "Checkout session events.", ["event"])
 SESSION_ACTORS = Gauge("acs_session_actors", "Live session actors.", multiprocess_mode="livesum")
@@ -110,6 +118,10 @@ def initialise(
     """Create every bounded label set, so each family shows from the first scrape."""
     for event in SESSION_EVENTS:
         SESSIONS.labels(event)
+    for operation in CHECKOUT_OPERATIONS:
+        for transport in TRANSPORTS:
+            for result in OPERATION_OUTCOMES:
+                CHECKOUT_CALLS.labels(operation, transport, result)
     for kind in ACTOR_KINDS:
         RESTARTS.labels(kind)
         CRASHES.labels(kind)
@@ -137,6 +149,12 @@ def initialise(
     HTTP_DURATION.labels("/health")
     SESSION_ACTORS.set(0)
     RATE_LIMITED.inc(0)
+
+
+def outcome_of(status: int) -> str:
+    """A checkout operation's outcome label, from the HTTP status it answered (over
+    MCP, the status of the REST request it maps to)."""
+    return "ok" if status < 400 else "refused" if status < 500 else "failed"
 
 
 def exposition() -> bytes:

@@ -27,7 +27,7 @@ from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.logging import configure_logging
 from agentic_commerce.config.settings import Settings, SettingsError
 from agentic_commerce.domain.catalog import Catalog, CatalogError
-from agentic_commerce.http.app import create_app
+from agentic_commerce.http.app import create_app, with_mcp
 from agentic_commerce.store.base import Store
 from agentic_commerce.store.memory import MemoryStore
 from agentic_commerce.store.redis import RedisStore, Topology
@@ -117,7 +117,8 @@ async def run_server(settings: Settings) -> None:
         async with trio.open_nursery() as http:
             http.start_soon(_stop_on_signal, stop, system)
             config = hypercorn_config(settings)
-            await http.start(partial(serve, app, config, shutdown_trigger=stop.wait))
+            served = with_mcp(app)  # the quart-trio app, and `/mcp` beside it
+            await http.start(partial(serve, served, config, shutdown_trigger=stop.wait))
             log.info(
                 "server_started",
                 host=settings.host,

@@ -7,12 +7,24 @@ from typing import Any
 from tests.http.conftest import ADDRESS
 
 HEADERS = {"Authorization": "Bearer api_key_demo_123", "API-Version": "2026-04-17"}
-PAY = {
-    "payment_data": {
-        "handler_id": "card_tokenized",
-        "instrument": {"type": "card", "credential": {"type": "spt", "token": "tok_test_ok"}},
-    }
+EXPRESS = {  # an update to the express shipping option
+    "selected_fulfillment_options": [
+        {"type": "shipping", "option_id": "shipping_express", "item_ids": ["item_123"]}
+    ]
 }
+
+
+def pay(token: str) -> dict[str, Any]:
+    """A complete body paying with a (simulated) `tok_test_...` token."""
+    return {
+        "payment_data": {
+            "handler_id": "card_tokenized",
+            "instrument": {"type": "card", "credential": {"type": "spt", "token": token}},
+        }
+    }
+
+
+PAY = pay("tok_test_ok")
 
 
 def with_address(product: str = "item_123") -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
-import re
 import secrets
 import time
 
@@ -25,55 +23,63 @@ from agentic_commerce.http.admin import AdminGuard, register_admin
 from agentic_commerce.http.admin_ui import register_admin_ui
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.carts import register_carts
-from agentic_commerce.http.checkout import register_checkout
+from agentic_commerce.http.checkout import Checkout, register_checkout
 from agentic_commerce.http.connection import HTTPConnection
-from agentic_commerce.http.context import Gate, rate_limit_headers
+from agentic_commerce.http.context import Gate, current_admission, rate_limit_headers
 from agentic_commerce.http.delegate_authentication import (
     Authentications,
     register_delegate_authentication,
 )
 from agentic_commerce.http.delegate_payment import Vault, register_delegate_payment
-from agentic_commerce.http.errors import error_response
+from agentic_commerce.http.errors import error_response, http_refusal, internal_error
 from agentic_commerce.http.feeds import register_feeds
 from agentic_commerce.http.gateway import SessionGateway, register_internal
 from agentic_commerce.http.idempotency import Idempotency
+from agentic_commerce.http.mcp.endpoint import McpEndpoint, Mounted, mcp_manager
+from agentic_commerce.http.mcp.tools import CheckoutTools
+from agentic_commerce.http.request_ids import request_id as given_or_new_id
 from agentic_commerce.http.service_routes import register_service_routes
 from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.http.throttle import AuthThrottle
+from agentic_commerce.protocol.base import Codec
 from agentic_commerce.store.base import StoreUnavailable
 
 log = structlog.get_logger("agentic_commerce.http")
 MAX_BODY_BYTES = 1024 * 1024
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # else one is generated (log safety)
-
-
-_ID_PREFIX = secrets.token_hex(4)  # per process: ids stay unique across instances
-_ids = itertools.count(1)
-
-
-def new_request_id() -> str:
-    return f"req_{_ID_PREFIX}{next(_ids):010x}"
+CHECKOUT_ROUTES = {  # (route, method) -> the checkout operation (MCP counts its tools alike)
+    ("/checkout_sessions", "POST"): "create",
+    ("/checkout_sessions/<session_id>", "GET"): "get",
+    ("/checkout_sessions/<session_id>", "POST"): "update",
+    ("/checkout_sessions/<session_id>/complete", "POST"): "complete",
+    ("/checkout_sessions/<session_id>/cancel", "POST"): "cancel",
+}
 
 
 @functools.lru_cache(maxsize=1024)
-def _request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+def _request_series(route: str, method: str, status: int) -> tuple[list[Counter], Histogram]:
     """Metric children per (route, method, status): label lookups off the hot path."""
-    counter = metrics.HTTP_REQUESTS.labels(route, method, str(status))
-    return counter, metrics.HTTP_DURATION.labels(route)
+    counters = [metrics.HTTP_REQUESTS.labels(route, method, str(status))]
+    operation = CHECKOUT_ROUTES.get((route, method))
+    if operation is not None:
+        outcome = metrics.outcome_of(status)
+        counters.append(metrics.CHECKOUT_CALLS.labels(operation, "rest", outcome))
+    return counters, metrics.HTTP_DURATION.labels(route)
 
 
 def observe(status: int) -> None:
     """One metric sample and one log line per request."""
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     seconds = time.perf_counter() - g.get("started", time.perf_counter())
-    counter, histogram = _request_series(route, request.method, status)
-    counter.inc()
+    counters, histogram = _request_series(route, request.method, status)
+    for counter in counters:
+        counter.inc()
     histogram.observe(seconds)
     session_id = (request.view_args or {}).get("session_id")
     log.info(
         "request",
+        transport="rest",
         request_id=g.get("request_id"),
-        merchant=g.get("merchant"),
+        merchant=current_admission().merchant,
         method=request.method,
         route=route,
         status=status,
@@ -123,8 +129,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
     @app.before_request
     async def request_id() -> None:
         g.started = time.perf_counter()
-        given = request.headers.get("Request-Id", "")
-        g.request_id = given if REQUEST_ID.match(given) else new_request_id()
+        g.request_id = given_or_new_id(request.headers.get("Request-Id"))
 
     @app.after_request
     async def common_headers(response: Response) -> Response:
@@ -138,7 +143,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
         response.headers["Request-Id"] = g.get("request_id", "")
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
-        decision = g.get("rate_limit")
+        decision = current_admission().rate_limit
         if decision is not None:
             response.headers.update(rate_limit_headers(decision))
         for name in ECHOED_HEADERS:
@@ -147,34 +152,24 @@ def create_app(system: ActorSystem) -> QuartTrio:
                 response.headers[name] = value
         return response
 
+    def codec() -> Codec:
+        """The version errors are rendered in: the request's, once the gate read it."""
+        return current_admission().codec or versions.newest
+
     @app.errorhandler(RequestRejected)
     async def rejected(error: RequestRejected) -> Response:
-        return error_response(error, g.get("codec", versions.newest), versions)
+        return error_response(error, codec(), versions)
 
     @app.errorhandler(StoreUnavailable)
     async def store_down(error: StoreUnavailable) -> Response:
         """The store did not answer in time (any route): retryable, never a 500."""
         log.warning("store_unavailable", request_id=g.get("request_id", ""))
-        return error_response(store_unavailable(), g.get("codec", versions.newest), versions)
+        return error_response(store_unavailable(), codec(), versions)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        code = {
-            404: "not_found",
-            405: "method_not_allowed",
-            408: "request_timeout",
-            413: "request_too_large",
-        }.get(status, "invalid_request")
-        message = {
-            408: "The request body did not arrive in time.",
-            413: "The request body exceeds 1 MiB.",
-        }.get(status, error.name)
-        response = error_response(
-            RequestRejected(code, message, None, status=status),
-            g.get("codec", versions.newest),
-            versions,
-        )
+        response = error_response(http_refusal(status, error.name), codec(), versions)
         if status == 408:  # the rest of the body is never read: this connection ends
             response.headers["Connection"] = "close"
         return response
@@ -186,19 +181,17 @@ def create_app(system: ActorSystem) -> QuartTrio:
         log.error(
             "unhandled_error", request_id=request_id, error=type(error).__name__, exc_info=error
         )
-        refused = RequestRejected(
-            "internal_error",
-            f"The request failed unexpectedly (request id {request_id}).",
-            None,
-            status=500,
-            type="processing_error",
-        )
-        return error_response(refused, g.get("codec", versions.newest), versions)
+        return error_response(internal_error(request_id), codec(), versions)
 
     gateway = SessionGateway(system, system.ownership, versions, settings.internal_secret)
     app.extensions["acs_gateway"] = gateway
+    checkout = Checkout(system, gate, gateway)
+    tools = CheckoutTools(gate, checkout, versions)
+    app.extensions["acs_mcp"] = McpEndpoint(
+        gate, mcp_manager(tools, MAX_BODY_BYTES), MAX_BODY_BYTES, settings.body_timeout_seconds
+    )
     register_service_routes(app, system, storefront, versions)
-    register_checkout(app, system, gate, gateway)
+    register_checkout(app, gate, checkout)
     register_carts(app, system, gate)
     register_feeds(app, system, gate)
     register_internal(app, gateway)
@@ -212,6 +205,13 @@ def create_app(system: ActorSystem) -> QuartTrio:
         authentications = Authentications(system.store, settings, system.clock, secret)
         register_delegate_authentication(app, authentications, gate)
     return app
+
+
+def with_mcp(app: QuartTrio) -> Mounted:
+    """What hypercorn serves: the app with the MCP endpoint beside it (`/mcp`)."""
+    endpoint = app.extensions["acs_mcp"]
+    assert isinstance(endpoint, McpEndpoint)
+    return Mounted(app, endpoint)
 
 
 def vault_secret(settings: Settings) -> bytes:

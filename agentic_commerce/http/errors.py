@@ -42,14 +42,51 @@ async def ask_actor(ref: ActorRef, message: Any, timeout: float) -> Any:
     return reply
 
 
-def error_response(error: RequestRejected, codec: Codec, versions: Versions) -> Response:
+def error_body(error: RequestRejected, codec: Codec, versions: Versions) -> dict[str, Any]:
+    """The flat error in `codec`'s version (a version error lists the supported ones)."""
     supported = versions.supported if isinstance(error, VersionRejected) else None
+    return codec.render_error(error, supported)
+
+
+def error_headers(error: RequestRejected) -> dict[str, str]:
     headers: dict[str, str] = {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="acp"'
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
-    return json_response(codec.render_error(error, supported), error.status, headers)
+    return headers
+
+
+def error_response(error: RequestRejected, codec: Codec, versions: Versions) -> Response:
+    body = error_body(error, codec, versions)
+    return json_response(body, error.status, error_headers(error))
+
+
+def http_refusal(status: int, name: str) -> RequestRejected:
+    """A refusal made before any route (or tool) ran: an unknown route or method, a
+    body too large (413) or too slow (408)."""
+    code = {
+        404: "not_found",
+        405: "method_not_allowed",
+        408: "request_timeout",
+        413: "request_too_large",
+    }.get(status, "invalid_request")
+    message = {
+        408: "The request body did not arrive in time.",
+        413: "The request body exceeds 1 MiB.",
+    }.get(status, name)
+    return RequestRejected(code, message, None, status=status)
+
+
+def internal_error(request_id: str) -> RequestRejected:
+    """A bug's answer: the request id to quote, no internal detail."""
+    return RequestRejected(
+        "internal_error",
+        f"The request failed unexpectedly (request id {request_id}).",
+        None,
+        status=500,
+        type="processing_error",
+    )
 
 
 def absent_in_version(api: str) -> RequestRejected:

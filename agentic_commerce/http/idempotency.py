@@ -9,9 +9,11 @@
   with its `request_not_idempotent` type). The in-flight claim is renewed while
   the request runs and lapses about one `LEASE_TTL_SECONDS` after its process
   died (see `actors/claims.py`).
-- Keys are scoped to (merchant, method, path). Bodies compare by an RFC 8785
-  canonical JSON fingerprint: key order and `1.0` vs `1` do not matter, `null`
-  differs from absent, array order matters.
+- Keys are scoped to (merchant, method, path), whatever the transport: an MCP
+  tool call counts as the REST request it maps to (`meta.idempotency_key` as its
+  `Idempotency-Key`, optional there). Bodies compare by an RFC 8785 canonical JSON
+  fingerprint: key order and `1.0` vs `1` do not matter, `null` differs from
+  absent, array order matters.
 - 5xx answers are never stored; 2xx and 4xx answers live `ttl_seconds`. A
   state change's answer is written in the same store commit as the change.
 """
@@ -90,9 +92,11 @@ class Idempotency:
         self.claims = claims
 
     @staticmethod
-    def key_of(header: str | None, version: str) -> str | None:
+    def key_of(header: str | None, version: str, *, optional: bool = False) -> str | None:
+        """The key a request carries; `optional`: never required (MCP, whose binding
+        only recommends one, on create and complete)."""
         if header is None or header == "":
-            if BY_VERSION[version].idempotency_key_required:
+            if BY_VERSION[version].idempotency_key_required and not optional:
                 raise RequestRejected(
                     "idempotency_key_required", "The Idempotency-Key header is required."
                 )

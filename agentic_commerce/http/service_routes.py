@@ -3,7 +3,8 @@
 - `/health`: liveness, the process and its supervision tree run;
 - `/ready`: readiness, the store answers, no supervisor is escalating, not draining;
 - `/metrics`: Prometheus exposition;
-- `/.well-known/acp.json`: the 2026-04-17 discovery document (cacheable; no merchant ids).
+- `/.well-known/acp.json`: the 2026-04-17 discovery document (cacheable; no merchant ids;
+  `transports`: REST and MCP, whose endpoint is `/mcp`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from agentic_commerce.http.responses import json_response
 from agentic_commerce.protocol.base import Storefront
 from agentic_commerce.protocol.discounts import discovered
 from agentic_commerce.protocol.versions import NEWEST, Versions
+
+
+def base_url(system: ActorSystem) -> str:
+    """The server's public URL: `PUBLIC_URL`, else the current request's host."""
+    return system.settings.public_url or request.host_url.rstrip("/")
 
 
 def register_service_routes(
@@ -55,8 +61,8 @@ def register_service_routes(
                 "version": NEWEST,
                 "supported_versions": versions.oldest_first,
             },
-            "api_base_url": system.settings.public_url or request.host_url.rstrip("/"),
-            "transports": ["rest"],
+            "api_base_url": base_url(system),
+            "transports": list(metrics.TRANSPORTS),  # the MCP endpoint URL: out of band
             "capabilities": {
                 "services": services,
                 "extensions": discovered(system.catalog.extensions),

@@ -1,8 +1,10 @@
 """Request signatures: HMAC-SHA256 over `Timestamp` + "." + the raw body.
 
 The spec describes a detached signature over canonical JSON without fixing a
-scheme; signing the raw bytes is this server's documented choice (nothing to
-canonicalise, so client and server cannot disagree). The signature may be sent
+scheme; signing the raw bytes is this server's documented choice for REST
+(nothing to canonicalise, so client and server cannot disagree). An MCP tool call
+has no raw body: its body is the RFC 8785 canonical JSON of `payload`, signed the
+same way with `meta.timestamp` and `meta.signature` (`http.mcp.tools`). The signature may be sent
 as base64url without padding (preferred), with padding, or as hex. A timestamp
 outside the tolerance is `signature_expired`; a signature seen before within
 the tolerance window is `signature_replayed` (the cache lives in the store, so

@@ -101,9 +101,12 @@ class AuthThrottle:
 
     def address(self) -> str:
         """The current request's client (see the module docstring)."""
-        return client_address(
-            request.remote_addr, request.headers.get("X-Forwarded-For"), self.proxies
-        )
+        return self.address_of(request.remote_addr, request.headers.get("X-Forwarded-For"))
+
+    def address_of(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The client of a request outside quart (the MCP endpoint): its TCP peer and
+        `X-Forwarded-For` header, read as for any other request."""
+        return client_address(peer, forwarded_for, self.proxies)
 
     def refuse_if_over(self, address: str) -> None:
         """429 when the address is over its limit of failures (no store call)."""

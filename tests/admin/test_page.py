@@ -81,6 +81,13 @@ async def test_the_state_route_accepts_the_cookie_and_nothing_else() -> None:
         assert session_id in {a["id"] for a in state["actors"]["items"]}
         assert state["actors"]["total"] == len(state["actors"]["items"])
         assert set(state["outbox"]) == {"counts", "events"}
+        base = "http://localhost"  # the test client's host (no PUBLIC_URL)
+        assert state["endpoints"] == [
+            {"transport": "rest", "url": base},
+            {"transport": "mcp", "url": f"{base}/mcp"},
+        ]
+        page = await (await admin.client.get("/admin/")).get_data(as_text=True)
+        assert '<table id="endpoints">' in page
 
 
 async def test_json_routes_do_not_accept_the_cookie() -> None:

@@ -20,16 +20,12 @@ from tests.cluster.cluster import (
     running_cluster,
     session_actor_ids,
 )
+from tests.real_requests import EXPRESS
 from tests.redis_server import RedisServer
 from tests.waiting import poll
 
 pytestmark = pytest.mark.slow
 LEASE_TTL = 2.0
-EXPRESS = {
-    "selected_fulfillment_options": [
-        {"type": "shipping", "option_id": "shipping_express", "item_ids": ["item_123"]}
-    ]
-}
 
 
 @pytest.fixture

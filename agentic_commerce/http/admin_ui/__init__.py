@@ -1,4 +1,5 @@
-"""The admin page: a read-only HTML view of the live actors and the webhook outbox.
+"""The admin page: a read-only HTML view of the API endpoints (REST and MCP), the live
+actors and the webhook outbox.
 
 People sign in with the admin key through a form; the answer is an HttpOnly,
 SameSite=Strict cookie (`PageCookie`, never the key). The page's script polls
@@ -21,7 +22,9 @@ from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.http.admin import AdminGuard, actor_json, event_json
 from agentic_commerce.http.admin_ui.cookie import COOKIE_NAME, COOKIE_PATH, PageCookie
+from agentic_commerce.http.mcp.endpoint import MCP_PATH
 from agentic_commerce.http.responses import json_response
+from agentic_commerce.http.service_routes import base_url
 from agentic_commerce.http.throttle import AuthThrottle, AuthThrottled
 from agentic_commerce.protocol.base import timestamp
 
@@ -55,13 +58,18 @@ def page(body: str | bytes, status: int = 200) -> Response:
     return Response(body, status=status, content_type=HTML_TYPE, headers=PAGE_HEADERS)
 
 
-async def dashboard_state(system: ActorSystem) -> dict[str, Any]:
-    """What the page shows: the live actors (capped), outbox counts, the newest events."""
+async def dashboard_state(system: ActorSystem, base: str) -> dict[str, Any]:
+    """What the page shows: the API endpoints (the MCP one is given to agents out of
+    band), the live actors (capped), outbox counts, the newest events."""
     infos = system.actors()
     events = await system.store.list_events(None, limit=EVENT_SCAN)
     newest = sorted(events, key=lambda e: e.created_at, reverse=True)[:RECENT_EVENTS]
     return {
         "generated_at": timestamp(system.clock.now()),
+        "endpoints": [
+            {"transport": "rest", "url": base},
+            {"transport": "mcp", "url": base + MCP_PATH},
+        ],
         "actors": {
             "total": len(infos),
             "items": [actor_json(i) for i in infos[:MAX_ACTORS_SHOWN]],
@@ -141,4 +149,4 @@ def register_admin_ui(
     async def page_state() -> Response:
         if not signed_in():
             raise RequestRejected("admin_sign_in_required", "Sign in on /admin/.", None, status=401)
-        return json_response(await dashboard_state(system))
+        return json_response(await dashboard_state(system, base_url(system)))

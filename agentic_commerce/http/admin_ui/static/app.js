@@ -14,6 +14,7 @@
     "attempts", "created_at", "next_attempt_at", "last_error",
   ];
   const OUTBOX_STATES = ["pending", "in_flight", "delivered", "dead"];
+  const ENDPOINT_COLUMNS = ["transport", "url"];
 
   function cell(value, className) {
     const td = document.createElement("td");
@@ -42,6 +43,7 @@
   }
 
   function render(state) {
+    fill("endpoints", state.endpoints, ENDPOINT_COLUMNS);
     const actors = state.actors;
     fill("actors", actors.items, ACTOR_COLUMNS);
     const shown = actors.items.length;
