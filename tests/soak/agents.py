@@ -4,11 +4,15 @@ Idempotency-Key and the same body on 502, 503, 409 idempotency_in_flight and
 lost connections (honouring Retry-After) until it gets a final answer or its
 deadline passes.
 
-A checkout: create (API 2026-04-17) with random lines; cancel it when a line is
-out of stock; a few are left open on purpose (abandoned carts: their holds stay
-until they expire); otherwise the address, sometimes a shipping choice, then
-complete with a fresh Stripe Shared Payment Token. A few tokens are scripted to
-be declined at the fake Stripe; the agent then pays again with a new token.
+A checkout: create (API 2026-04-17, the discount extension negotiated) with
+random lines and sometimes discount codes; cancel it when a line is out of stock;
+a few are left open on purpose (abandoned carts: their holds stay until they
+expire); otherwise the address, sometimes a shipping choice, then complete with a
+fresh Stripe Shared Payment Token. A few tokens are scripted to be declined at the
+fake Stripe; the agent then pays again with a new token, or walks away (the
+session stays open, and must give back the code's use its complete held). A
+complete that finds the last use of LAUNCH taken by another session charges
+nothing and shows the new total; the agent pays that.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import httpx
 import trio
 
 from tests import acp_schema
-from tests.soak.harness import API_KEY, EBOOK, GADGET, SCARCE, SoakInstance
+from tests.soak.harness import API_KEY, EBOOK, GADGET, LAUNCH, SAVE, SCARCE, SoakInstance
 from tests.soak.records import AckedOrder, Exchange, GaveUp
 
 VERSION = "2026-04-17"
@@ -37,6 +41,7 @@ ADDRESS = {
 }
 RETRY_AFTER_CAP = 5.0
 TRANSPORT_BACKOFF = (0.05, 0.3)
+USED_UP = "discount_code_usage_limit_reached"
 
 
 @dataclass
@@ -46,6 +51,9 @@ class AgentPlan:
     abandon: float = 0.05
     choose_shipping: float = 0.5
     decline: float = 0.05
+    walk_away: float = 0.5  # of the declined: leave the session open instead of paying again
+    launch: float = 0.5  # send the usage-limited code
+    save: float = 0.3  # send the unlimited one
     scarce: float = 0.25
     ebook: float = 0.3
     think: tuple[float, float] = (0.01, 0.08)
@@ -72,6 +80,7 @@ class Ledger:
     outcomes: dict[str, int] = field(default_factory=dict)
     sessions: set[str] = field(default_factory=set)
     declined_tokens: set[str] = field(default_factory=set)
+    walked_away: dict[str, str] = field(default_factory=dict)  # see `Observed.walked_away`
 
     def outcome(self, name: str) -> None:
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
@@ -83,6 +92,17 @@ def total_of(body: dict[str, Any]) -> int:
 
 def has_message(body: dict[str, Any], code: str) -> bool:
     return any(m.get("code") == code for m in body.get("messages") or [])
+
+
+def code_used_up(body: dict[str, Any], paying: int) -> bool:
+    """A complete that found a code's last use taken meanwhile: nothing charged,
+    the code refused, and a new total shown instead of the one being paid."""
+    rejected = (body.get("discounts") or {}).get("rejected") or []
+    return (
+        body["status"] == "ready_for_payment"
+        and total_of(body) != paying
+        and any(r["reason"] == USED_UP for r in rejected)
+    )
 
 
 def pay(token: str) -> dict[str, Any]:
@@ -158,13 +178,22 @@ class Agent:
             lines.append({"id": EBOOK, "quantity": 1})
         return lines
 
+    def _codes(self) -> list[str]:
+        chances = ((LAUNCH, self.plan.launch), (SAVE, self.plan.save))
+        return [code for code, chance in chances if self.rng.random() < chance]
+
     async def checkout(self, n: int) -> None:
         lines = self._lines()
         physical = any(line["id"] != EBOOK for line in lines)
         create = Step(
             "create",
             "/checkout_sessions",
-            {"currency": "usd", "capabilities": {}, "line_items": lines},
+            {
+                "currency": "usd",
+                "capabilities": {"extensions": ["discount"]},
+                "line_items": lines,
+                "discounts": {"codes": self._codes()},
+            },
             self._key(n, "create"),
         )
         body = await self.final(create, n, {201})
@@ -219,9 +248,13 @@ class Agent:
         return await self.final(step, n, {200}, status="ready_for_payment")
 
     async def complete(self, n: int, sid: str, total: int) -> None:
-        for attempt in range(2):
+        """Pay `total`: at most a declined card (the first), a code used up
+        meanwhile (once: it stays refused), then the order."""
+        decline = self.rng.random() < self.plan.decline
+        used_up = False
+        for attempt in range(3):
             token = f"spt_soak_{self.seed}_a{self.number}_c{n}_{attempt}"
-            declined = attempt == 0 and self.rng.random() < self.plan.decline
+            declined = decline and attempt == 0
             if declined:
                 self.decline(token)
                 self.ledger.declined_tokens.add(token)
@@ -234,14 +267,22 @@ class Agent:
             body = await self.final(step, n, {200})
             if body is None:
                 return
-            if declined:
-                if body["status"] == "ready_for_payment" and has_message(body, "payment_declined"):
-                    self.ledger.outcome("declined_then_paid_again")
-                    continue
+            if not used_up and code_used_up(body, total):
+                used_up = True
+                total = total_of(body)  # the buyer agrees to the new total
+                self.ledger.outcome("code_used_up_at_complete")
+                continue
+            if not declined:
+                self.acknowledge(step, n, sid, body, total)
+                return
+            if body["status"] != "ready_for_payment" or not has_message(body, "payment_declined"):
                 self.unexpected(step, n, 200, f"status {body['status']} for a declined token")
                 return
-            self.acknowledge(step, n, sid, body, total)
-            return
+            if self.rng.random() < self.plan.walk_away:
+                self.ledger.walked_away[sid] = step.key
+                self.ledger.outcome("declined_then_walked_away")
+                return
+            self.ledger.outcome("declined_then_paid_again")
 
     def acknowledge(
         self, step: Step, n: int, sid: str, body: dict[str, Any], total: int, late: bool = False

@@ -27,6 +27,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from agentic_commerce.domain.catalog import Catalog
+from agentic_commerce.domain.discounts import USAGE_PREFIX
 from tests.cluster.cluster import loopback_env
 from tests.e2e.server import free_port, wait_healthy
 from tests.fakes.asgi import Receive, Scope, Send, serving
@@ -44,9 +46,15 @@ STRIPE_API_VERSION = "2026-04-22.preview"
 GADGET = "soak_gadget"  # plenty of stock
 SCARCE = "soak_scarce"  # runs out during the run: sold out, never oversold
 EBOOK = "soak_ebook"  # digital: no address, no stock holds
+LAUNCH = "LAUNCH"  # a code whose uses run out during the run: no more orders than its limit
+LAUNCH_ID = "soak_launch"
+LAUNCH_USES = f"{USAGE_PREFIX}{LAUNCH_ID}"  # its uses' stock key, seeded with the limit
+SAVE = "SAVE5"  # a code without a limit (nothing held for it)
 
 
-def catalog(gadget_stock: int, scarce_stock: int) -> dict[str, Any]:
+def catalog(gadget_stock: int, scarce_stock: int, launch_uses: int) -> dict[str, Any]:
+    """The soak's products and promotions. LAUNCH is the only `across` promotion, so
+    an order discount (the `discount` total) is a use of it."""
     return {
         "currency": "usd",
         "products": [
@@ -65,7 +73,30 @@ def catalog(gadget_stock: int, scarce_stock: int) -> dict[str, Any]:
                 "digital": True,
             },
         ],
+        "promotions": [
+            {
+                "id": LAUNCH_ID,
+                "code": LAUNCH,
+                "name": "1.00 off while uses last",
+                "amount_off": 100,
+                "currency": "usd",
+                "usage_limit": launch_uses,
+            },
+            {
+                "id": "soak_save",
+                "code": SAVE,
+                "name": "5 % off every item",
+                "percent_off": 5,
+                "method": "each",
+            },
+        ],
     }
+
+
+def stock_levels(doc: dict[str, Any]) -> dict[str, int]:
+    """The stock keys the server seeds from a catalog, with their units: each
+    product's stock, and each usage-limited promotion's uses."""
+    return Catalog.from_document(doc).stock_levels()
 
 
 @dataclass

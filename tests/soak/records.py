@@ -58,6 +58,15 @@ class Fault:
         return self.kind in ("kill_instance", "unexpected_exit")
 
     @property
+    def cuts_holds(self) -> bool:
+        """Whether a hold or release under way may fail, or be cut off, by it."""
+        return (
+            self.takes_instance_down
+            or self.kind in ("kill_sessions", "restart_redis")
+            or (self.kind == "kill_service" and self.target.endswith("/inventory"))
+        )
+
+    @property
     def delays_webhooks(self) -> bool:
         return (
             self.takes_instance_down
@@ -96,20 +105,24 @@ class StoreOrder:
     total: int
     payment_reference: str
     payment_amount: int
-    lines: dict[str, int]
+    # stock key -> units the order took: its lines' products, and one use of each
+    # usage-limited promotion it applied
+    sold: dict[str, int]
 
 
 @dataclass
 class StoreSession:
     id: str
     status: str
-    wanted: dict[str, int]  # product -> units of its lines
+    # product -> units of its lines (never a promotion's use: one is held only while a
+    # complete runs)
+    wanted: dict[str, int]
     order: StoreOrder | None = None
 
 
 @dataclass
 class StockLevel:
-    product: str
+    product: str  # the stock key: a product, or `promotion:<id>` (the promotion's uses)
     initial: int
     on_hand: int
     reserved: int
@@ -159,6 +172,8 @@ class Observed:
     faults: list[Fault] = field(default_factory=list)
     gave_up: list[GaveUp] = field(default_factory=list)
     unexpected_answers: list[str] = field(default_factory=list)
+    # session id -> Idempotency-Key of the declined complete its agent walked away from
+    walked_away: dict[str, str] = field(default_factory=dict)
     acked: dict[str, AckedOrder] = field(default_factory=dict)  # by session id
     sessions: dict[str, StoreSession] = field(default_factory=dict)
     order_pointers: dict[str, str] = field(default_factory=dict)  # order id -> session id

@@ -34,14 +34,14 @@ import orjson
 import redis
 import trio
 
+from agentic_commerce.store.redis.keys import HOLDS, stock_key
 from tests.fakes.stripe_server import running_fake_stripe
 from tests.soak import checks
 from tests.soak.agents import HEADERS, Agent, AgentPlan, Ledger, resume
 from tests.soak.faults import ADMIN_HEADERS, Cluster, Injector, monitor, sampler, schedule
 from tests.soak.harness import (
-    EBOOK,
-    GADGET,
-    SCARCE,
+    LAUNCH,
+    LAUNCH_USES,
     WEBHOOK_SECRET,
     SoakInstance,
     SoakRedis,
@@ -49,6 +49,7 @@ from tests.soak.harness import (
     instance_env,
     log_entries,
     running_timed_receiver,
+    stock_levels,
 )
 from tests.soak.records import (
     Delivery,
@@ -85,6 +86,7 @@ class SoakConfig:
     session_ttl: int = 40
     gadget_stock: int = 100_000
     scarce_stock: int = 12
+    launch_uses: int = 80  # fewer than the orders that send LAUNCH: its uses run out
     plan: AgentPlan = field(default_factory=AgentPlan)
     work_dir: Path | None = None
     keep_work_dir: bool = False
@@ -113,6 +115,7 @@ class SoakConfig:
             "quiet": 8.0,
             "session_ttl": 90,
             "scarce_stock": int(12 * load / 30),
+            "launch_uses": int(80 * load / 30),
             **overrides,
         }
         return cls(**values)
@@ -147,7 +150,7 @@ async def run_soak(config: SoakConfig) -> SoakResult:
 
     rng = random.Random(config.seed)
     catalog_file = work_dir / "catalog.json"
-    initial = catalog(config.gadget_stock, config.scarce_stock)
+    initial = catalog(config.gadget_stock, config.scarce_stock, config.launch_uses)
     catalog_file.write_text(json.dumps(initial))
     observed = Observed(
         bound_seconds=config.bound_seconds,
@@ -266,6 +269,7 @@ async def run_soak(config: SoakConfig) -> SoakResult:
     observed.exchanges = ledger.exchanges
     observed.gave_up = ledger.gave_up
     observed.unexpected_answers = ledger.unexpected
+    observed.walked_away = ledger.walked_away
     observed.acked = ledger.acked
     observed.faults = cluster.faults
     observed.exits = cluster.exits
@@ -362,18 +366,20 @@ def _store_session(doc: dict[str, Any]) -> StoreSession:
     order = None
     raw = doc.get("order")
     if raw:
-        lines: Counter[str] = Counter()
+        sold: Counter[str] = Counter()
         for line in raw.get("lines") or []:
-            lines[line["product_id"]] += _quantity(line["quantity"])
-        total = next(int(t["amount"]) for t in raw["totals"] if t["type"] == "total")
+            sold[line["product_id"]] += _quantity(line["quantity"])
+        totals = {t["type"]: int(t["amount"]) for t in raw["totals"]}
+        if totals.get("discount"):  # only LAUNCH takes off the order (see `catalog`)
+            sold[LAUNCH_USES] += 1
         payment = raw.get("payment") or {}
         order = StoreOrder(
             doc["id"],
             raw["id"],
-            total,
+            totals["total"],
             str(payment.get("reference")),
             int(payment.get("amount") or 0),
-            dict(lines),
+            dict(sold),
         )
     return StoreSession(doc["id"], doc["status"], dict(wanted), order)
 
@@ -394,23 +400,19 @@ def read_store(
             for key in r.scan_iter(match="acs:order:*", count=500)
         }
         stock = []
-        for product in initial["products"]:
-            raw = {
-                k.decode(): int(v) for k, v in r.hgetall(f"acs:{{stock:{product['id']}}}").items()
-            }
+        for key, units in stock_levels(initial).items():
+            raw = {k.decode(): int(v) for k, v in r.hgetall(stock_key(key)).items()}
             stock.append(
                 StockLevel(
-                    product["id"],
-                    product["stock"],
+                    key,
+                    units,
                     raw.get("on_hand", 0),
                     raw.get("reserved", 0),
                     {k.removeprefix("h:"): v for k, v in raw.items() if k.startswith("h:")},
                 )
             )
         now = time.time()
-        ages = {
-            h.decode(): now - score for h, score in r.zrange("acs:holds", 0, -1, withscores=True)
-        }
+        ages = {h.decode(): now - score for h, score in r.zrange(HOLDS, 0, -1, withscores=True)}
     return sessions, pointers, stock, ages
 
 
@@ -525,9 +527,10 @@ def summarize(
     creates = [d for d in o.deliveries if d.event_type == "order_create" and d.status == 200]
     succeeded = sum(1 for pi in o.intents if pi.get("status") == "succeeded")
     stock = ", ".join(
-        f"{s.product}: {s.initial} -> on hand {s.on_hand}, reserved {s.reserved}"
-        for s in o.stock
-        if s.product in (GADGET, SCARCE, EBOOK)
+        f"{s.product}: {s.initial} -> on hand {s.on_hand}, reserved {s.reserved}" for s in o.stock
+    )
+    launched = sum(
+        s.order.sold.get(LAUNCH_USES, 0) for s in o.sessions.values() if s.order is not None
     )
     crashes_allowed = sum(
         1
@@ -556,6 +559,8 @@ def summarize(
         f"({sum(not e.expected for e in o.exits)} unexpected); "
         f"actor_crashed lines {crashes_allowed}",
         f"  stock: {stock}",
+        f"  {LAUNCH}: {launched} orders of at most {config.launch_uses}; agents walked away "
+        f"from {len(o.walked_away)} declined session(s)",
         f"  gave up: {len(o.gave_up)} ({sum(g.resolved for g in o.gave_up)} resolved after "
         f"healing); outbox after drain {o.outbox_counts}",
     ]

@@ -25,11 +25,13 @@ from tests.soak.records import (
 
 SID, OID, TOTAL = "cs_1", "ord_1", 5000
 OPEN_SID = "cs_2"
+USES = "promotion:launch"  # a code with two uses, one taken by the order
 
 
 def clean() -> Observed:
-    """One completed checkout with its charge and webhook, one open session holding
-    a unit, a killed actor with its crash line, and a 503 during an instance kill."""
+    """One completed checkout (with a usage-limited code) with its charge and webhook,
+    one open session holding a unit, a killed actor with its crash line, and a 503
+    during an instance kill."""
     o = Observed(
         bound_seconds=8.0,
         fault_grace_seconds=8.0,
@@ -37,7 +39,7 @@ def clean() -> Observed:
         orphan_hold_seconds=67.0,
         webhook_lag_seconds=10.0,
     )
-    order = StoreOrder(SID, OID, TOTAL, "pi_1", TOTAL, {"gadget": 2})
+    order = StoreOrder(SID, OID, TOTAL, "pi_1", TOTAL, {"gadget": 2, USES: 1})
     o.sessions = {
         SID: StoreSession(SID, "completed", {"gadget": 2}, order),
         OPEN_SID: StoreSession(OPEN_SID, "ready_for_payment", {"gadget": 1}),
@@ -55,7 +57,7 @@ def clean() -> Observed:
         Delivery("evt_1", "order_create", OID, SID, 200, True, accepted_at=5.5),
         Delivery("evt_1", "order_create", OID, SID, 200, True, accepted_at=5.5),  # again
     ]
-    o.stock = [StockLevel("gadget", 100, 98, 1, {OPEN_SID: 1})]
+    o.stock = [StockLevel("gadget", 100, 98, 1, {OPEN_SID: 1}), StockLevel(USES, 2, 1, 0, {})]
     o.hold_ages = {OPEN_SID: 3.0}
     o.faults = [Fault("kill_instance", "b", 10.0, 12.0), Fault("kill_sessions", "a", 20.0, 20.1)]
     o.exchanges = [
@@ -128,7 +130,7 @@ def _oversold(o: Observed) -> None:
 
 def _negative(o: Observed) -> None:
     o.stock[0] = StockLevel("gadget", 100, 0, 1, {OPEN_SID: 1})
-    o.sessions[SID].order.lines["gadget"] = 100  # type: ignore[union-attr]
+    o.sessions[SID].order.sold["gadget"] = 100  # type: ignore[union-attr]
 
 
 def _reserved_sum(o: Observed) -> None:
@@ -138,6 +140,45 @@ def _reserved_sum(o: Observed) -> None:
 def _stale_hold(o: Observed) -> None:
     o.sessions[OPEN_SID].status = "canceled"
     o.hold_ages[OPEN_SID] = 120.0
+
+
+def _use_without_order(o: Observed) -> None:
+    o.stock[1].on_hand = 0  # taken by a session that placed no order
+
+
+def _use_sold_with_an_order_without_it(o: Observed) -> None:
+    """The completed session holds a use (its sale pending), but its order has no discount."""
+    o.stock[1] = StockLevel(USES, 2, 1, 1, {SID: 1})
+    del o.sessions[SID].order.sold[USES]  # type: ignore[union-attr]
+
+
+def _more_orders_than_uses(o: Observed) -> None:
+    """Two orders got the code while it had one use, never taken (not held at complete)."""
+    o.stock[1] = StockLevel(USES, 1, 1, 0, {})
+    second = StoreOrder(OPEN_SID, "ord_2", TOTAL, "pi_2", TOTAL, {USES: 1})
+    o.sessions[OPEN_SID] = StoreSession(OPEN_SID, "completed", {}, second)
+
+
+def _use_kept_by_expired_session(o: Observed) -> None:
+    o.stock[1] = StockLevel(USES, 2, 1, 1, {OPEN_SID: 1})
+    o.sessions[OPEN_SID].status = "expired"
+    o.hold_ages[OPEN_SID] = 120.0
+
+
+def _walk_away_after_decline(o: Observed, at: float) -> None:
+    """The open session's complete was declined at `at` and its agent left it, and
+    it still holds the code's use."""
+    o.stock[1] = StockLevel(USES, 2, 1, 1, {OPEN_SID: 1})
+    o.exchanges.append(Exchange(1, 2, "complete", "k8", "a", at, at + 0.1, 200))
+    o.walked_away[OPEN_SID] = "k8"
+
+
+def _use_kept_after_decline(o: Observed) -> None:
+    _walk_away_after_decline(o, at=14.0)  # 2 s after instance b was back
+
+
+def _use_kept_after_decline_beside_a_kill_of_other_sessions(o: Observed) -> None:
+    _walk_away_after_decline(o, at=20.05)  # only cs_9 was killed then
 
 
 def _error_500(o: Observed) -> None:
@@ -257,6 +298,15 @@ BREAKS: dict[str, tuple[Callable[[Observed], None], str]] = {
     "negative_stock": (_negative, "stock.negative"),
     "reserved_not_sum": (_reserved_sum, "stock.reserved"),
     "stale_hold": (_stale_hold, "stock.stale_holds"),
+    "use_without_order": (_use_without_order, "stock.conservation"),
+    "use_sold_with_an_order_without_it": (_use_sold_with_an_order_without_it, "stock.conservation"),
+    "more_orders_than_uses": (_more_orders_than_uses, "stock.oversold"),
+    "use_kept_by_expired_session": (_use_kept_by_expired_session, "stock.stale_holds"),
+    "use_kept_after_decline": (_use_kept_after_decline, "stock.over_held"),
+    "use_kept_after_decline_beside_a_kill_of_other_sessions": (
+        _use_kept_after_decline_beside_a_kill_of_other_sessions,
+        "stock.over_held",
+    ),
     "status_500": (_error_500, "errors.5xx_status"),
     "no_retry_after": (_no_retry_after, "errors.retry_after"),
     "503_without_fault": (_503_in_calm, "errors.5xx_outside_fault"),
@@ -287,3 +337,19 @@ def test_each_check_fails_when_its_invariant_breaks(name: str) -> None:
     breaks(observed)
     found = {p.check for p in checks.run_checks(observed)}
     assert check in found, found
+
+
+@pytest.mark.parametrize("at", [11.0, 12.5])
+def test_a_use_a_fault_kept_from_going_back_after_a_decline_may_wait_for_the_end(
+    at: float,
+) -> None:
+    o = clean()
+    _walk_away_after_decline(o, at)  # while instance b was down, or just after
+    assert checks.run_checks(o) == []
+
+
+def test_a_use_a_kill_of_its_session_kept_from_going_back_may_wait_for_the_end() -> None:
+    o = clean()
+    _walk_away_after_decline(o, at=20.05)
+    o.killed[("a", 0)].add(OPEN_SID)
+    assert checks.run_checks(o) == []
