@@ -164,3 +164,34 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+# Feed push (the feed publisher): products the platform accepted, failed requests by a
+# bounded reason, and how long the oldest change not yet accepted has waited.
+FEED_PUSH_FAILURE_REASONS = ("network", "throttled", "server_error", "refused", "store")
+FEED_PRODUCTS_PUSHED = Counter(
+    "acs_feed_products_pushed", "Products an agent platform accepted into the pushed feed."
+)
+FEED_PUSH_FAILURES = Counter(
+    "acs_feed_push_failures",
+    "Failed feed pushes: network (or timeout), throttled (429), server_error (5xx), "
+    "refused (other 4xx, or an unusable answer), store (unavailable).",
+    ["reason"],
+)
+FEED_PUSH_LAG = Gauge(
+    "acs_feed_push_lag_seconds",
+    "How long the oldest product change not yet accepted by the platform has waited "
+    "(0: the pushed feed is in step; set by the instance that publishes).",
+    multiprocess_mode="livemax",
+)
+
+
+def initialise_feed_push() -> None:
+    """The feed push families (and its actor kind, `feeds`), from the first scrape of an
+    instance that pushes."""
+    RESTARTS.labels("feeds")
+    CRASHES.labels("feeds")
+    FEED_PRODUCTS_PUSHED.inc(0)
+    for reason in FEED_PUSH_FAILURE_REASONS:
+        FEED_PUSH_FAILURES.labels(reason)
+    FEED_PUSH_LAG.set(0)

@@ -53,7 +53,7 @@ async def run_sweeper(
     await registry.wait_ready()
     while True:
         try:
-            if await ownership.may_sweep(2 * interval):
+            if await ownership.may_run("expiry-sweep", 2 * interval):
                 await sweep_once(store, registry, clock, ownership)
                 grace = timedelta(seconds=ORPHAN_HOLD_GRACE_SECONDS)
                 if settled := await store.release_orphan_holds(clock.now() - grace):

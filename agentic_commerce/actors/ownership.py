@@ -178,13 +178,14 @@ class Ownership:
     def _hold(self, session_id: str) -> None:
         self._held[session_id] = trio.current_time()
 
-    async def may_sweep(self, ttl: float) -> bool:
-        """One instance at a time sweeps the expiry index (a lock in the store)."""
+    async def may_run(self, task: str, ttl: float) -> bool:
+        """One instance at a time runs a cluster-wide task (the expiry sweep, the feed
+        push): the holder of its lock in the store, taken or kept for `ttl`."""
         if self.fenced:
             return False
         if not self.clustered:
             return True
-        return await self.store.acquire_lock("expiry-sweep", self.instance_id, ttl)
+        return await self.store.acquire_lock(task, self.instance_id, ttl)
 
     async def take_over(self, session_id: str, silent_url: str) -> TakeOver:
         """The owner at `silent_url` did not answer: wait (about one TTL at most) for

@@ -3,7 +3,8 @@ root of the supervision tree.
 
     root (one_for_one)
     ├── services (one_for_one): inventory, payment, expiry sweeper,  [permanent]
-    │   rate-limit settler, lease and claim keepers, metrics sampler
+    │   rate-limit settler, lease and claim keepers, metrics sampler,
+    │   feed publisher (with FEED_PUSH_URL)
     ├── sessions: the registry of virtual session actors              [transient children]
     └── carts: the registry of virtual cart actors                    [transient children]
 """
@@ -25,6 +26,7 @@ from agentic_commerce.actors.cart import CartActor, CartDeps
 from agentic_commerce.actors.claims import Claims
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.expiry import run_sweeper
+from agentic_commerce.actors.feed_publisher import FeedPublisher, platform_of
 from agentic_commerce.actors.inventory import InventoryActor
 from agentic_commerce.actors.ownership import Ownership
 from agentic_commerce.actors.payment import PaymentActor
@@ -279,6 +281,10 @@ class ActorSystem:
         services.append(
             ChildSpec("metrics_sampler", partial(run_sampler, self), Restart.PERMANENT, "metrics")
         )
+        platform = platform_of(settings)
+        if platform is not None:
+            publisher = FeedPublisher(store, catalog, settings.shop_url, platform, self.ownership)
+            services.append(ChildSpec("feed_publisher", publisher.run, Restart.PERMANENT, "feeds"))
         self.services = Supervisor("services", services, on_restart=on_restart)
         self.root = Supervisor(
             "root",

@@ -34,12 +34,19 @@ from agentic_commerce.config.env_types import (
     Schedule,
     one_of,
 )
+from agentic_commerce.protocol.feed import valid_country
 from agentic_commerce.protocol.traits import OLDEST_FIRST
 
 # About 1 s, 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h (jitter is added).
 DEFAULT_RETRY_SCHEDULE = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0)
 # The key of `json_schema_extra` giving the README's default where the declared one cannot.
 SHOWN = "shown_default"
+
+
+def country_code(code: str) -> str:
+    if not valid_country(code):
+        raise ValueError(f"must be an ISO 3166-1 alpha-2 country code, got {code!r}")
+    return code
 
 
 class SettingsError(ValueError):
@@ -306,6 +313,30 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(10.0, gt=0, description="per-attempt timeout")
     webhook_concurrency: int = Field(8, ge=1, description="parallel deliveries")
     webhook_poll_seconds: float = Field(1.0, gt=0, description="outbox poll")
+    feed_push_url: BaseUrl | None = Field(
+        None,
+        description="keep a product feed on an agent platform in step with the catalog: the "
+        "base of its Feed API (`POST {base}/feeds`, `PATCH {base}/feeds/{id}/products`; see "
+        "[Product feeds](#product-feeds))",
+        json_schema_extra={SHOWN: "unset (no push)"},
+    )
+    feed_push_api_key: str | None = Field(
+        None,
+        repr=False,
+        description="the platform's key, sent as `Authorization: Bearer` (required with "
+        "`FEED_PUSH_URL`)",
+    )
+    feed_push_target_country: Annotated[str, UPPERCASE, AfterValidator(country_code)] | None = (
+        Field(None, description="the pushed feed's market (ISO 3166-1 alpha-2, e.g. `US`)")
+    )
+    feed_push_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="how often changed products are pushed (changes in between go out "
+        "together); also the first retry delay, doubled after each failure up to 5 minutes",
+    )
+    feed_push_batch_size: int = Field(100, ge=1, description="products per upsert request")
+    feed_push_timeout_seconds: float = Field(10.0, gt=0, description="per-request timeout")
     admin_api_key: str | None = Field(None, repr=False, description="enables the admin API")
     admin_allow_kill: EnvBool = Field(
         default_factory=_off_in_production,
@@ -373,6 +404,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"REDIS_MODE={self.redis_mode} would ignore {names}: set it to sentinel"
             )
+        return self
+
+    @model_validator(mode="after")
+    def check_feed_push(self) -> Self:
+        if self.feed_push_url and not self.feed_push_api_key:
+            raise ValueError("FEED_PUSH_URL needs FEED_PUSH_API_KEY (the platform's key)")
         return self
 
     @property

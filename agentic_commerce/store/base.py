@@ -284,6 +284,31 @@ class FeedStore(Protocol):
     async def load_feed(self, feed_id: str) -> Feed | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class FeedPush:
+    """What was pushed to a remote feed: its id on the agent platform, and the digest of
+    each product's content as the platform last accepted it."""
+
+    feed_id: str
+    pushed: Mapping[str, str]  # product id: digest
+
+
+class FeedPushStore(Protocol):
+    """The feed publisher's progress, per remote feed (`target`: a platform and market),
+    so a restart pushes only what changed since the last accepted push."""
+
+    async def load_feed_push(self, target: str) -> FeedPush | None:
+        """None until a remote feed was created for the target."""
+
+    async def start_feed_push(self, target: str, feed_id: str) -> None:
+        """The remote feed created for the target: nothing is pushed to it yet (the
+        digests of an earlier feed are dropped in the same step)."""
+
+    async def record_feed_push(self, target: str, feed_id: str, digests: Mapping[str, str]) -> None:
+        """Products the platform accepted into `feed_id`, with the digests of what it
+        accepted; ignored when the target's feed is another one by now."""
+
+
 class AuthenticationStore(Protocol):
     """The sandbox 3-D Secure provider's authentication sessions (no card numbers)."""
 
@@ -403,6 +428,7 @@ class Store(
     VaultStore,
     AuthenticationStore,
     FeedStore,
+    FeedPushStore,
     RateLimitStore,
     OutboxStore,
     InstanceStore,

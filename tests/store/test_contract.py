@@ -33,6 +33,7 @@ from agentic_commerce.domain.vault import TokenUse, VaultToken
 from agentic_commerce.store.base import (
     Claim,
     Commit,
+    FeedPush,
     IdempotencyRecord,
     Joined,
     Member,
@@ -536,6 +537,29 @@ def test_a_feed_is_stored_with_the_answer_that_made_it(store: Store) -> None:
     assert run(store.load_feed("feed_1")) == feed
     assert run(store.load_feed("feed_2")) is None
     assert run(store.load_idempotency(answer.scope)) == answer
+
+
+def test_feed_push_progress_is_kept_per_remote_feed(store: Store) -> None:
+    assert run(store.load_feed_push("target_a")) is None
+    run(store.start_feed_push("target_a", "feed_remote_1"))
+    assert run(store.load_feed_push("target_a")) == FeedPush("feed_remote_1", {})
+    run(store.record_feed_push("target_a", "feed_remote_1", {"tee": "d1", "mug:large": "d2"}))
+    run(store.record_feed_push("target_a", "feed_remote_1", {"tee": "d3"}))  # replaces
+    assert run(store.load_feed_push("target_a")) == FeedPush(
+        "feed_remote_1", {"tee": "d3", "mug:large": "d2"}
+    )
+    assert run(store.load_feed_push("target_b")) is None
+
+
+def test_a_new_remote_feed_starts_with_nothing_pushed(store: Store) -> None:
+    run(store.start_feed_push("target_a", "feed_remote_1"))
+    run(store.record_feed_push("target_a", "feed_remote_1", {"tee": "d1"}))
+    run(store.start_feed_push("target_a", "feed_remote_2"))
+    assert run(store.load_feed_push("target_a")) == FeedPush("feed_remote_2", {})
+    run(store.record_feed_push("target_a", "feed_remote_1", {"mug": "d2"}))  # a stale push
+    run(store.record_feed_push("target_b", "feed_remote_1", {"mug": "d2"}))  # never started
+    assert run(store.load_feed_push("target_a")) == FeedPush("feed_remote_2", {})
+    assert run(store.load_feed_push("target_b")) is None
 
 
 def test_vault_token_is_stored_with_the_answer_that_made_it(store: Store) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agentic_commerce.store.memory.authentication import MemoryAuthentications
 from agentic_commerce.store.memory.carts import MemoryCarts
+from agentic_commerce.store.memory.feed_push import MemoryFeedPush
 from agentic_commerce.store.memory.feeds import MemoryFeeds
 from agentic_commerce.store.memory.idempotency import MemoryIdempotency
 from agentic_commerce.store.memory.instances import LoneInstance
@@ -22,6 +23,7 @@ class MemoryStore(
     MemoryVault,
     MemoryAuthentications,
     MemoryFeeds,
+    MemoryFeedPush,
     MemoryRateLimits,
     MemoryOutbox,
     LoneInstance,

@@ -31,6 +31,7 @@ class MemoryState:
         self._vault: dict[str, VaultToken] = {}
         self._authentications: dict[str, AuthenticationSession] = {}
         self._feeds: dict[str, Feed] = {}
+        self._feed_pushes: dict[str, tuple[str, dict[str, str]]] = {}  # target: (feed, digests)
         self._tats: dict[str, float] = {}
         self._busy: dict[str, float] = {}  # rate-limit keys others should know of, by TAT
         self._signatures: dict[str, float] = {}

@@ -16,7 +16,8 @@ state, idempotency record, outbox events), a claim or save of its outbox events,
 a hold, release or sale of one product's units, the first use of one vault token
 (only `consumed_by` ever changes, so the refusal rules stay in Python), and one
 GCRA bucket: a count (the script keeps the TAT; `domain/rate_limit.decide` makes
-the same decision from the TAT it returns) or a settled batch (`Batch.applied_to`).
+the same decision from the TAT it returns) or a settled batch (`Batch.applied_to`),
+and the start or a record of a feed push (checked against the remote feed's id).
 A settlement is one pipeline: a script per key with activity, then the read of the
 busy index, so instances learn each other's buckets in that round trip. Every
 rate-limit key is on one slot (`{rl}`): only settlements and failed credentials
@@ -38,6 +39,7 @@ from __future__ import annotations
 from agentic_commerce.store.redis.authentication import RedisAuthentications
 from agentic_commerce.store.redis.carts import RedisCarts
 from agentic_commerce.store.redis.client import RedisBase, Topology
+from agentic_commerce.store.redis.feed_push import RedisFeedPush
 from agentic_commerce.store.redis.feeds import RedisFeeds
 from agentic_commerce.store.redis.idempotency import RedisIdempotency
 from agentic_commerce.store.redis.instances import RedisInstances
@@ -58,6 +60,7 @@ class RedisStore(
     RedisVault,
     RedisAuthentications,
     RedisFeeds,
+    RedisFeedPush,
     RedisRateLimits,
     RedisOutbox,
     RedisInstances,

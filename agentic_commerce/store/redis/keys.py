@@ -10,6 +10,8 @@ Redis Cluster slot, so its commit is one script:
                                      writing the answer ends the claim in the same write
     acs:{stock:<product>}         hash  on_hand, reserved, h:<holder> -> units
     acs:{<token id>}:token        hash  doc (JSON), by (the consuming session)
+    acs:{feedpush:<target>}       hash  the remote feed pushed to (`feed`) and the digest
+                                        of each product it accepted (`p:<product id>`)
     acs:expiry                    zset  open session ids by expires_at (µs)
     acs:holds                     zset  holders by when to look at them again (the time
                                         of their last hold, then their session's expiry)
@@ -160,6 +162,11 @@ def authentication_key(session_id: str) -> str:
 
 def feed_key(feed_id: str) -> str:
     return f"acs:{{{feed_id}}}:feed"
+
+
+def feed_push_key(target: str) -> str:
+    """One hash per remote feed: `feed` (its id), `p:<product id>` (the digest pushed)."""
+    return f"acs:{{feedpush:{target}}}"
 
 
 def instance_key(instance_id: str) -> str:

@@ -299,3 +299,18 @@ redis.call('SET', KEYS[1], text, 'PX', math.max(ms, 0) + tonumber(ARGV[6]))
 redis.call('ZADD', KEYS[2], 'GT', text, ARGV[5])
 return text
 """)
+
+FEED_PUSH_START = Script("""
+-- KEYS: feed push state. ARGV: remote feed id. A new feed: nothing pushed to it yet.
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'feed', ARGV[1])
+return 1
+""")
+
+FEED_PUSH_RECORD = Script("""
+-- KEYS: feed push state. ARGV: remote feed id, then (field, digest) pairs. Recorded only
+-- while that feed is still the target's (not for a feed replaced since the push).
+if redis.call('HGET', KEYS[1], 'feed') ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+""")
