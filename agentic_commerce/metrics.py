@@ -20,11 +20,15 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
 
+# A `_created` series per labelled child doubles the series, for a time nobody graphs.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"})
 SESSION_EVENTS = ("created", "updated", "completed", "canceled", "expired")
 ACTOR_KINDS = (
     "session",
@@ -149,6 +153,11 @@ def initialise(
     HTTP_DURATION.labels("/health")
     SESSION_ACTORS.set(0)
     RATE_LIMITED.inc(0)
+
+
+def method_label(method: str) -> str:
+    """A request method as a bounded label: any method but the usual ones is `OTHER`."""
+    return method if method in HTTP_METHODS else "OTHER"
 
 
 def outcome_of(status: int) -> str:

@@ -24,6 +24,7 @@ from hypercorn.trio import serve
 
 from agentic_commerce.actors.ownership import JoinRefused
 from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.config import tracing as tracing_setup
 from agentic_commerce.config.logging import configure_logging
 from agentic_commerce.config.settings import Settings, SettingsError
 from agentic_commerce.domain.catalog import Catalog, CatalogError
@@ -164,13 +165,17 @@ def main(argv: list[str] | None = None) -> int:
             if not settings.uses_redis:
                 raise SettingsError("--workers above 1 needs Redis (workers share it)")
             return run_workers(args.workers, args.internal_port_base)
-        configure_logging(settings.log_level, settings.log_format)
+        provider = tracing_setup.start()  # off unless OTEL_* ask
+        configure_logging(settings.log_level, settings.log_format, traced=provider is not None)
         if settings.uses_redis and not settings.instance_url:
             log.info(
                 "lone_instance",
                 detail="REDIS_URL without INSTANCE_URL: this instance uses the store alone",
             )
-        trio.run(run_server, settings)
+        try:
+            trio.run(run_server, settings)
+        finally:
+            tracing_setup.stop(provider)  # the spans still buffered go out
     except (SettingsError, CatalogError, JoinRefused, OSError) as exc:
         print(f"agentic-commerce-server: {exc}", file=sys.stderr)
         return 2

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import structlog
 import trio
+from opentelemetry.trace import Span, SpanKind
 
-from agentic_commerce import metrics
+from agentic_commerce import metrics, tracing
 from agentic_commerce.actors.runtime import Actor
 from agentic_commerce.payments.base import (
     AuthenticationRefused,
@@ -59,6 +60,7 @@ OUTCOMES = {
     AuthenticationRefused: "authentication_refused",
     PaymentUnavailable: "unavailable",
 }
+SPAN_OUTCOMES: dict[type, str] = {**OUTCOMES, Voided: "voided", NotVoided: "not_voided"}
 UNSUPPORTED = Declined("unsupported_payment_method", "This payment method is not accepted.")
 
 
@@ -84,13 +86,16 @@ class PaymentActor(Actor):
             return UNSUPPORTED
         started = trio.current_time()
         outcome: PaymentOutcome | PaymentUnavailable
-        try:
-            with trio.fail_after(self.timeout):
-                outcome = await processor.charge(request)
-        except trio.TooSlowError:
-            outcome = PaymentUnavailable(f"{processor.name} did not answer in time")
-        except PaymentUnavailable as unavailable:
-            outcome = unavailable
+        name = f"charge {processor.name}"
+        with tracing.child_span(name, psp(processor), SpanKind.CLIENT) as span:
+            try:
+                with trio.fail_after(self.timeout):
+                    outcome = await processor.charge(request)
+            except trio.TooSlowError:
+                outcome = PaymentUnavailable(f"{processor.name} did not answer in time")
+            except PaymentUnavailable as unavailable:
+                outcome = unavailable
+            settled(span, outcome)
         seconds = trio.current_time() - started
         metrics.PAYMENTS.labels(processor.name, OUTCOMES[type(outcome)]).inc()
         metrics.PAYMENT_DURATION.labels(processor.name).observe(seconds)
@@ -110,13 +115,15 @@ class PaymentActor(Actor):
             log.warning("payment_void_unowned", session_id=message.session_id)
             return Voided()
         outcome: VoidOutcome | PaymentUnavailable
-        try:
-            with trio.fail_after(self.timeout):
-                outcome = await processor.void(message.reference)
-        except trio.TooSlowError:
-            outcome = PaymentUnavailable(f"{processor.name} did not answer in time")
-        except PaymentUnavailable as unavailable:
-            outcome = unavailable
+        with tracing.child_span(f"void {processor.name}", psp(processor), SpanKind.CLIENT) as span:
+            try:
+                with trio.fail_after(self.timeout):
+                    outcome = await processor.void(message.reference)
+            except trio.TooSlowError:
+                outcome = PaymentUnavailable(f"{processor.name} did not answer in time")
+            except PaymentUnavailable as unavailable:
+                outcome = unavailable
+            settled(span, outcome)
         log.info(
             "payment_void",
             processor=processor.name,
@@ -125,3 +132,16 @@ class PaymentActor(Actor):
             reason=outcome.reason if isinstance(outcome, NotVoided) else None,
         )
         return outcome
+
+
+def psp(processor: Processor) -> tracing.Attributes:
+    """A PSP call's span attributes: the processor only (never a token or reference)."""
+    return {"acs.payment.processor": processor.name}
+
+
+def settled(span: Span | None, outcome: object) -> None:
+    """The outcome on a PSP call's span; unavailable (the outcome is unknown) is an error."""
+    if span is not None:
+        span.set_attribute("acs.payment.outcome", SPAN_OUTCOMES[type(outcome)])
+        if isinstance(outcome, PaymentUnavailable):
+            tracing.fail(span, "PaymentUnavailable")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import structlog
 import trio
 
+from agentic_commerce import tracing
 from agentic_commerce.actors.runtime import (
     Actor,
     ActorHandle,
@@ -49,6 +50,7 @@ class Activation:
     restarts: int = 0
     started_at: float = 0.0
     stopping: bool = False  # stopped on purpose: not restarted
+    woken_by: tracing.Sent | None = None  # the trace of the request that activated it
 
 
 class ActorRegistry:
@@ -93,7 +95,10 @@ class ActorRegistry:
         if activation is None:
             if self._nursery is None:
                 raise ActorStopped(f"{self.kind} registry is not running")
-            activation = Activation(ActorRef(f"{self.kind}:{actor_id}", Mailbox(self.mailbox_size)))
+            activation = Activation(
+                ActorRef(f"{self.kind}:{actor_id}", Mailbox(self.mailbox_size)),
+                woken_by=tracing.sent(),
+            )
             self._live[actor_id] = activation
             # A new task copies the context of the task that starts it: in the registry's
             # own, an actor activated by a request does not keep that request (quart's
@@ -147,8 +152,11 @@ class ActorRegistry:
                 activation.handle = ActorHandle()
                 activation.actor = self.factory(actor_id, self)
                 activation.started_at = trio.current_time()
+                woken_by, activation.woken_by = activation.woken_by, None  # a restart: no request's
                 try:
-                    await run_actor(activation.actor, activation.ref.mailbox, activation.handle)
+                    await run_actor(
+                        activation.actor, activation.ref.mailbox, activation.handle, woken_by
+                    )
                 except Exception as exc:
                     if activation.stopping:
                         return

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import trio
 
+from agentic_commerce import tracing
+
 T = TypeVar("T")
 
 
@@ -74,6 +76,7 @@ class Reply(Generic[T]):
 class Envelope:
     message: Any
     reply: Reply[Any] | None
+    sent: tracing.Sent | None = None  # the sender's trace, when tracing: see `tracing.handling`
 
 
 class Mailbox:
@@ -115,11 +118,11 @@ class ActorRef:
             raise ActorStopped(f"{self.name} has stopped") from None
 
     def tell(self, message: Any) -> None:
-        self._post(Envelope(message, None))
+        self._post(Envelope(message, None, tracing.sent()))
 
     async def ask(self, message: Any, timeout: float) -> Any:
         reply: Reply[Any] = Reply()
-        self._post(Envelope(message, reply))
+        self._post(Envelope(message, reply, tracing.sent()))
         with trio.move_on_after(timeout):
             return await reply.wait()
         raise AskTimeout(f"{self.name} did not answer within {timeout:g}s")
@@ -193,8 +196,10 @@ async def _handle(actor: Actor, envelope: Envelope) -> None:
     """Handle one message; if it raises, its asker gets `ActorCrashed` (no redelivery)."""
     actor.busy += 1
     actor.last_active = trio.current_time()
+    message = envelope.message
     try:
-        result = await actor.receive(envelope.message)
+        with tracing.handling(envelope.sent, actor.kind, actor.name, type(message).__name__):
+            result = await actor.receive(message)
     except BaseException as exc:
         if envelope.reply is not None:
             envelope.reply.fail(ActorCrashed(f"{actor.name} crashed: {type(exc).__name__}"))
@@ -274,17 +279,24 @@ async def _run_serial(actor: Actor, mailbox: Mailbox) -> None:
         raise
 
 
-async def run_actor(actor: Actor, mailbox: Mailbox, handle: ActorHandle | None = None) -> None:
+async def run_actor(
+    actor: Actor,
+    mailbox: Mailbox,
+    handle: ActorHandle | None = None,
+    woken_by: tracing.Sent | None = None,
+) -> None:
     """Run `actor` until it stops normally; an exception means it crashed.
 
     The message being handled when the actor crashes (or is killed) gets an
-    `ActorCrashed` reply and is not redelivered.
+    `ActorCrashed` reply and is not redelivered. `woken_by`: the trace of the
+    request that activated the actor, which its start (the state's load) is part of.
     """
     handle = handle or ActorHandle()
     try:
         with trio.CancelScope() as scope:
             handle.scope = scope
-            await actor.started()
+            with tracing.handling(woken_by, actor.kind, actor.name, "activate", waited=False):
+                await actor.started()
             if actor.concurrency > 1:
                 await _run_concurrent(actor, mailbox)
             else:

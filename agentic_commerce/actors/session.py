@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import trio
 
-from agentic_commerce import metrics
+from agentic_commerce import metrics, tracing
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.inventory import Consume, GetStock, Hold, Release
 from agentic_commerce.actors.payment import Charge, Void
@@ -275,6 +275,7 @@ def order_event(kind: str, session: Session, order: Order, now: datetime) -> Out
         api_version=session.api_version,
         created_at=now,
         order=order,
+        trace=tracing.traceparent(),  # its deliveries link to this request's trace
     )
 
 

@@ -10,7 +10,7 @@ root, an escalation stops the process: that is the truly unrecoverable case.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -102,6 +102,7 @@ class Supervisor:
         self.intensity = RestartIntensity(max_restarts, period)
         self.on_restart = on_restart
         self.restarts = 0
+        self.child_restarts: Counter[str] = Counter()  # per child id, for operators
 
     async def run(self) -> None:
         """Run the children until all have stopped for good, or escalate."""
@@ -125,6 +126,7 @@ class Supervisor:
                 report_escalation(self.name, child=spec.id)
                 raise Escalation(f"{self.name}: restart intensity exceeded")
             self.restarts += 1
+            self.child_restarts[spec.id] += 1
             if self.on_restart is not None:
                 self.on_restart(spec.kind, spec.id)
             log.info("actor_restarted", supervisor=self.name, child=spec.id, kind=spec.kind)

@@ -12,6 +12,7 @@ root of the supervision tree.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +28,7 @@ from agentic_commerce.actors.claims import Claims
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.expiry import run_sweeper
 from agentic_commerce.actors.feed_publisher import FeedPublisher, platform_of
+from agentic_commerce.actors.history import MetricsHistory
 from agentic_commerce.actors.inventory import InventoryActor
 from agentic_commerce.actors.ownership import Ownership
 from agentic_commerce.actors.payment import PaymentActor
@@ -40,9 +42,15 @@ from agentic_commerce.actors.runtime import (
     Mailbox,
     run_actor,
 )
-from agentic_commerce.actors.sampler import run_sampler
+from agentic_commerce.actors.sampler import INTERVAL_SECONDS, run_sampler
 from agentic_commerce.actors.session import SessionActor, SessionDeps
-from agentic_commerce.actors.supervision import ChildSpec, Restart, RestartHook, Supervisor
+from agentic_commerce.actors.supervision import (
+    ChildSpec,
+    Restart,
+    RestartHook,
+    RestartIntensity,
+    Supervisor,
+)
 from agentic_commerce.actors.webhooks import Nudge, Receiver, WebhookDispatcher
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.catalog import Catalog
@@ -58,6 +66,7 @@ from agentic_commerce.store.base import Store, StoreUnavailable
 log = structlog.get_logger("agentic_commerce.system")
 PAYMENT_ASK_MARGIN_SECONDS = 5.0
 SEED_RETRY_SECONDS = 1.0  # the payment actor times out first and says so
+TREE_ACTORS_SHOWN = 100  # live virtual actors listed per registry in the tree
 
 
 @dataclass
@@ -114,6 +123,53 @@ def _info(
         idle_seconds=round(now - actor.last_active, 3) if actor is not None else 0.0,
         session_status=session.status.value if session is not None else None,
     )
+
+
+def _intensity(intensity: RestartIntensity) -> dict[str, Any]:
+    return {
+        "max_restarts": intensity.max_restarts,
+        "period_seconds": intensity.period,
+        "recent_restarts": intensity.recent(),
+    }
+
+
+def _supervisor_node(supervisor: Supervisor) -> dict[str, Any]:
+    return {
+        "name": supervisor.name,
+        "strategy": "one_for_one",
+        "restarts": supervisor.restarts,
+        "intensity": _intensity(supervisor.intensity),
+    }
+
+
+def _registry_actors(registry: ActorRegistry) -> list[ActorInfo]:
+    return [
+        _info(
+            registry.kind,
+            actor_id,
+            activation.actor,
+            activation.ref.mailbox.depth,
+            activation.restarts,
+            activation.started_at,
+        )
+        for actor_id, activation in registry.live().items()
+    ]
+
+
+def _registry_node(name: str, registry: ActorRegistry) -> dict[str, Any]:
+    """A registry of virtual actors: transient children that come and go."""
+    live = _registry_actors(registry)
+    return {
+        "name": name,
+        "strategy": "simple_one_for_one (virtual actors)",
+        "restart": "transient",
+        "live": len(live),
+        "subtree_restarts": registry.subtree_restarts,
+        "intensity": _intensity(registry.intensity),
+        "children": [
+            {**dataclasses.asdict(info), "killable": True} for info in live[:TREE_ACTORS_SHOWN]
+        ],
+    }
 
 
 def build_processors(settings: Settings) -> list[Processor]:
@@ -206,6 +262,7 @@ class ActorSystem:
         self.receiver = webhook_receiver(settings)
         self.webhooks = ActorRef("webhooks", webhooks_box) if self.receiver else None
         self.storefront = storefront_of(settings)
+        self.history = MetricsHistory(INTERVAL_SECONDS)  # the operators' charts
         self.versions = Versions(self.storefront)  # responses and idempotent answers
         self.session_deps = SessionDeps(
             store=store,
@@ -302,25 +359,16 @@ class ActorSystem:
     # operators' view -------------------------------------------------------
     def actors(self) -> list[ActorInfo]:
         """Every live actor: the services, then the session actors."""
-        infos = [
+        return [*self._service_actors(), *_registry_actors(self.sessions)]
+
+    def _service_actors(self) -> list[ActorInfo]:
+        return [
             _info(
                 kind, kind, slot.actor, slot.mailbox.depth, slot.incarnations - 1, slot.started_at
             )
             for kind, slot in self.slots.items()
             if slot.actor is not None
         ]
-        for session_id, activation in self.sessions.live().items():
-            infos.append(
-                _info(
-                    "session",
-                    session_id,
-                    activation.actor,
-                    activation.ref.mailbox.depth,
-                    activation.restarts,
-                    activation.started_at,
-                )
-            )
-        return infos
 
     def kill(self, actor_id: str) -> bool:
         """Crash one live actor on purpose; its supervisor restarts it."""
@@ -328,44 +376,36 @@ class ActorSystem:
         if slot is not None and slot.actor is not None:
             slot.handle.kill()
             return True
-        return self.sessions.kill(actor_id)
+        return self.sessions.kill(actor_id) or self.carts.kill(actor_id)
 
     def supervision_tree(self) -> dict[str, Any]:
-        def node(supervisor: Supervisor) -> dict[str, Any]:
+        """The tree as operators see it: each supervisor's strategy, restarts and
+        restart intensity; each child's restarts, and for an actor its mailbox depth
+        and status; the live virtual actors of each registry (the first
+        `TREE_ACTORS_SHOWN`)."""
+        actors = {info.id: info for info in self._service_actors()}
+
+        def service(spec: ChildSpec) -> dict[str, Any]:
+            info = actors.get(spec.id)
             return {
-                "name": supervisor.name,
-                "strategy": "one_for_one",
-                "restarts": supervisor.restarts,
-                "intensity": {
-                    "max_restarts": supervisor.intensity.max_restarts,
-                    "period_seconds": supervisor.intensity.period,
-                    "recent_restarts": supervisor.intensity.recent(),
-                },
+                "id": spec.id,
+                "kind": spec.kind,
+                "restart": spec.restart.value,
+                "restarts": self.services.child_restarts[spec.id],
+                "mailbox_depth": info.mailbox_depth if info else None,
+                "status": info.status if info else None,
+                "killable": info is not None,
             }
 
-        sessions = self.sessions
         return {
-            **node(self.root),
+            **_supervisor_node(self.root),
             "children": [
                 {
-                    **node(self.services),
-                    "children": [
-                        {"id": spec.id, "kind": spec.kind, "restart": spec.restart.value}
-                        for spec in self.services.children
-                    ],
+                    **_supervisor_node(self.services),
+                    "children": [service(spec) for spec in self.services.children],
                 },
-                {
-                    "name": "sessions",
-                    "strategy": "simple_one_for_one (virtual actors)",
-                    "restart": "transient",
-                    "live": len(sessions),
-                    "subtree_restarts": sessions.subtree_restarts,
-                    "intensity": {
-                        "max_restarts": sessions.intensity.max_restarts,
-                        "period_seconds": sessions.intensity.period,
-                        "recent_restarts": sessions.intensity.recent(),
-                    },
-                },
+                _registry_node("sessions", self.sessions),
+                _registry_node("carts", self.carts),
             ],
         }
 

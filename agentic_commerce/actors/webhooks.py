@@ -21,7 +21,7 @@ import orjson
 import structlog
 import trio
 
-from agentic_commerce import metrics
+from agentic_commerce import metrics, tracing
 from agentic_commerce.actors.clock import SystemClock
 from agentic_commerce.actors.runtime import Actor
 from agentic_commerce.protocol.base import timestamp
@@ -102,9 +102,23 @@ class WebhookDispatcher(Actor):
         return len(events)
 
     async def _deliver(self, event: OutboxEvent) -> None:
+        """One attempt, in a trace of its own linked to the request that placed the order."""
+        attempt = event.attempts + 1
+        attributes: tracing.Attributes = {
+            "acs.webhook.event_id": event.id,
+            "acs.webhook.event_type": event.type,
+            "acs.webhook.attempt": attempt,
+            "acs.session.id": event.session_id,
+        }
+        with tracing.linked_root(f"webhook {event.type}", event.trace, attributes) as span:
+            state = await self._attempt(event, attempt)
+            if span is not None:
+                span.set_attribute("acs.webhook.outcome", state)
+
+    async def _attempt(self, event: OutboxEvent, attempt: int) -> str:
+        """Post the event, record the verdict; returns the event's new state."""
         assert self._client is not None and event.order is not None
         receiver = self.receiver
-        attempt = event.attempts + 1
         version = receiver.version or event.api_version
         body = orjson.dumps(event_body(event.type, event.order, version, receiver.legacy_names))
         headers = {
@@ -118,15 +132,21 @@ class WebhookDispatcher(Actor):
         status: int | None = None
         retry_after = None
         error = None
-        try:
-            with trio.fail_after(receiver.timeout):
-                response = await self._client.post(receiver.url, content=body, headers=headers)
-            status = response.status_code
-            retry_after = policy.parse_retry_after(response.headers.get("Retry-After"))
-            if status >= 300:
-                error = f"HTTP {status}"
-        except (httpx.HTTPError, trio.TooSlowError) as exc:
-            error = type(exc).__name__
+        with tracing.http_client("POST", receiver.url) as post:
+            tracing.inject(headers)  # the receiver may join the delivery's trace
+            try:
+                with trio.fail_after(receiver.timeout):
+                    response = await self._client.post(receiver.url, content=body, headers=headers)
+                status = response.status_code
+                retry_after = policy.parse_retry_after(response.headers.get("Retry-After"))
+                if status >= 300:
+                    error = f"HTTP {status}"
+            except (httpx.HTTPError, trio.TooSlowError) as exc:
+                error = type(exc).__name__
+                if post is not None:
+                    tracing.fail(post, error)
+            if status is not None:
+                tracing.http_status(post, status)
         verdict = policy.judge(status, attempt, receiver.schedule, retry_after)
         await self.store.save_event(self._after(event, attempt, verdict, error))
         log.info(
@@ -141,6 +161,7 @@ class WebhookDispatcher(Actor):
         metrics.WEBHOOK_DELIVERIES.labels(event.type, verdict.state).inc()
         if verdict.state == "delivered":
             self.delivered += 1
+        return verdict.state
 
     def _after(
         self, event: OutboxEvent, attempt: int, verdict: policy.Verdict, error: str | None

@@ -1,7 +1,9 @@
 """Structured logs with structlog: JSON lines by default, readable console on request.
 
 JSON lines are rendered by orjson and written as bytes (one log line per request
-is on the hot path); `exc_info` becomes a formatted traceback field.
+is on the hot path); `exc_info` becomes a formatted traceback field. With tracing
+on, a line written inside a span carries its `trace_id` and `span_id`, so a trace
+leads to its log lines and back.
 """
 
 from __future__ import annotations
@@ -11,14 +13,28 @@ import sys
 
 import orjson
 import structlog
+from opentelemetry import trace
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def add_trace_ids(
+    _logger: object, _method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """The current span's ids (W3C hex), when the line is written inside one."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
+    return event
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", traced: bool = False) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if traced:  # off, nothing to look up per line
+        shared.append(add_trace_ids)
     processors: list[structlog.types.Processor]
     if fmt == "json":
         processors = [

@@ -8,6 +8,7 @@ import secrets
 import time
 
 import structlog
+from hypercorn.typing import ASGIFramework
 from prometheus_client import Counter, Histogram
 from quart import Response, g, request
 from quart_trio import QuartTrio
@@ -19,7 +20,8 @@ from agentic_commerce.actors.system import ActorSystem
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.domain.errors import RequestRejected
 from agentic_commerce.domain.rate_limit import Limit
-from agentic_commerce.http.admin import AdminGuard, register_admin
+from agentic_commerce.http.admin import register_admin
+from agentic_commerce.http.admin_auth import AdminGuard
 from agentic_commerce.http.admin_ui import register_admin_ui
 from agentic_commerce.http.auth import ApiKeys
 from agentic_commerce.http.carts import register_carts
@@ -41,6 +43,7 @@ from agentic_commerce.http.request_ids import request_id as given_or_new_id
 from agentic_commerce.http.service_routes import register_service_routes
 from agentic_commerce.http.signatures import Signatures
 from agentic_commerce.http.throttle import AuthThrottle
+from agentic_commerce.http.tracing import UNMATCHED, describe_request, server_spans
 from agentic_commerce.protocol.base import Codec
 from agentic_commerce.store.base import StoreUnavailable
 
@@ -68,17 +71,19 @@ def _request_series(route: str, method: str, status: int) -> tuple[list[Counter]
 
 def observe(status: int) -> None:
     """One metric sample and one log line per request."""
-    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
     seconds = time.perf_counter() - g.get("started", time.perf_counter())
-    counters, histogram = _request_series(route, request.method, status)
+    counters, histogram = _request_series(route, metrics.method_label(request.method), status)
     for counter in counters:
         counter.inc()
     histogram.observe(seconds)
     session_id = (request.view_args or {}).get("session_id")
+    request_id = g.get("request_id", "")
+    describe_request(request.method, route, request_id, status)
     log.info(
         "request",
         transport="rest",
-        request_id=g.get("request_id"),
+        request_id=request_id,
         merchant=current_admission().merchant,
         method=request.method,
         route=route,
@@ -207,11 +212,12 @@ def create_app(system: ActorSystem) -> QuartTrio:
     return app
 
 
-def with_mcp(app: QuartTrio) -> Mounted:
-    """What hypercorn serves: the app with the MCP endpoint beside it (`/mcp`)."""
+def with_mcp(app: QuartTrio) -> ASGIFramework:
+    """What hypercorn serves: the app with the MCP endpoint beside it (`/mcp`), each
+    request in a server span when tracing is on."""
     endpoint = app.extensions["acs_mcp"]
     assert isinstance(endpoint, McpEndpoint)
-    return Mounted(app, endpoint)
+    return server_spans(Mounted(app, endpoint))
 
 
 def vault_secret(settings: Settings) -> bytes:

@@ -21,6 +21,7 @@ import orjson
 import structlog
 from quart import Quart, Response, request
 
+from agentic_commerce import tracing
 from agentic_commerce.actors.ownership import Ownership, TakeOver
 from agentic_commerce.actors.session import (
     Cancel,
@@ -45,6 +46,7 @@ from agentic_commerce.store.base import Answer
 
 log = structlog.get_logger("agentic_commerce.gateway")
 INTERNAL_PATH = "/internal/sessions/<session_id>"
+FORWARD_TEMPLATE = "/internal/sessions/{session_id}"
 SIGNATURE_TOLERANCE_SECONDS = 60
 CONNECT_TIMEOUT_SECONDS = 1.0
 KEEPALIVE_SECONDS = 1.0
@@ -99,10 +101,22 @@ FORBIDDEN = orjson.dumps(
 )
 
 
-def _signed(secret: str | None, timestamp: str, signature: str, body: bytes) -> bool:
-    """A forwarded call from a peer: fresh whole-second timestamp, valid HMAC. The
-    headers come from whoever reached the port, so nothing is parsed before the
-    format is known (a malformed header is a refusal, never an error)."""
+def signed_headers(secret: str, body: bytes) -> dict[str, str]:
+    """The headers of a call to a peer's internal route: a timestamp and its HMAC."""
+    timestamp = str(int(time.time()))
+    return {
+        "Content-Type": JSON_TYPE,
+        "X-ACS-Timestamp": timestamp,
+        "X-ACS-Signature": _sign(secret, timestamp, body),
+    }
+
+
+def signed_by_peer(secret: str | None, body: bytes) -> bool:
+    """The current request is a call from a peer: fresh whole-second timestamp,
+    valid HMAC. The headers come from whoever reached the port, so nothing is parsed
+    before the format is known (a malformed header is a refusal, never an error)."""
+    timestamp = request.headers.get("X-ACS-Timestamp", "")
+    signature = request.headers.get("X-ACS-Signature", "")
     if secret is None or not timestamp.isascii() or not timestamp.isdigit():
         return False
     if len(timestamp) > 12 or abs(time.time() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
@@ -210,20 +224,14 @@ class SessionGateway:
                 "answer": spec,
             }
         )
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": JSON_TYPE,
-            "X-ACS-Timestamp": timestamp,
-            "X-ACS-Signature": _sign(self.secret, timestamp, payload),
-        }
-        client = self._http()
-        try:
-            response = await client.post(
-                f"{url}/internal/sessions/{session_id}", content=payload, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            log.warning("owner_silent", session_id=session_id, error=type(exc).__name__)
-            raise OwnerSilent() from None
+        with tracing.http_client("POST", url, FORWARD_TEMPLATE) as span:
+            try:
+                path = f"/internal/sessions/{session_id}"
+                response = await self.post_signed(url, path, payload)
+            except httpx.HTTPError as exc:
+                log.warning("owner_silent", session_id=session_id, error=type(exc).__name__)
+                raise OwnerSilent() from None
+            tracing.http_status(span, response.status_code)
         if response.headers.get("X-ACS-Not-Owner"):
             raise OwnerMoved()
         if not response.headers.get("X-ACS-Handled"):
@@ -233,6 +241,13 @@ class SessionGateway:
                 response.status_code, response.content, response.headers.get("Retry-After")
             )
         return response.content
+
+    async def post_signed(self, url: str, path: str, payload: bytes) -> httpx.Response:
+        """A signed POST to a peer's internal route (raises `httpx.HTTPError`)."""
+        assert self.secret is not None
+        headers = signed_headers(self.secret, payload)
+        tracing.inject(headers)  # the peer's spans join the current trace
+        return await self._http().post(f"{url}{path}", content=payload, headers=headers)
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -279,9 +294,7 @@ def register_internal(app: Quart, gateway: SessionGateway) -> None:
     async def internal_call(session_id: str) -> Response:
         payload = await request.get_data(as_text=False)
         assert isinstance(payload, bytes)
-        timestamp = request.headers.get("X-ACS-Timestamp", "")
-        signature = request.headers.get("X-ACS-Signature", "")
-        if not _signed(gateway.secret, timestamp, signature, payload):
+        if not signed_by_peer(gateway.secret, payload):
             return Response(FORBIDDEN, 403, content_type=JSON_TYPE)
         data = orjson.loads(payload)
         if await gateway.ownership.locate(session_id) is not None:

@@ -53,6 +53,7 @@ from agentic_commerce.payments.base import (
     authenticated,
     token_digest,
 )
+from agentic_commerce.payments.stripe_http import TracedHTTPXClient
 from agentic_commerce.payments.stripe_unconfigured import NAME, TOKEN_PREFIX
 
 log = structlog.get_logger("agentic_commerce.payments.stripe")
@@ -154,7 +155,7 @@ class StripeProcessor(Processor):
         self.token_placement = token_placement
         self.risk_check = risk_check
         self.limiter = trio.CapacityLimiter(max_concurrency)
-        self._http = stripe.HTTPXClient(timeout=request_timeout)
+        self._http = TracedHTTPXClient(timeout=request_timeout)
         self._client = stripe.StripeClient(
             secret_key,
             http_client=self._http,

@@ -112,6 +112,7 @@ class OutboxEvent:
     next_attempt_at: datetime | None = None  # None: at once
     lease_until: datetime | None = None  # while in flight
     last_error: str | None = None
+    trace: str | None = None  # W3C traceparent of the request that caused it (when tracing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,10 @@ class SessionStore(Protocol):
 
     async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:
         """Open sessions whose `expires_at` has passed."""
+
+    async def latest_open_sessions(self, limit: int) -> list[tuple[str, datetime]]:
+        """Open sessions with the latest expiry first (the newest, as every session
+        lives the same TTL): (id, expires_at), for operators' lists."""
 
 
 class CartStore(Protocol):
@@ -361,8 +366,10 @@ class OutboxStore(Protocol):
 
     async def load_event(self, event_id: str) -> OutboxEvent | None: ...
 
-    async def list_events(self, state: str | None, limit: int = 100) -> list[OutboxEvent]:
-        """Events in a state (or all), oldest first."""
+    async def list_events(
+        self, state: str | None, limit: int = 100, newest_first: bool = False
+    ) -> list[OutboxEvent]:
+        """Events in a state (or all), oldest first (or newest first)."""
 
     async def outbox_counts(self) -> dict[str, int]:
         """Number of events per state (exact: it may read every undelivered event)."""
@@ -416,8 +423,22 @@ class InstanceStore(Protocol):
         """Where a registered instance takes forwarded requests; None when it is gone
         (its registration lapsed: one TTL after its last renewal)."""
 
+    async def instance_urls(self) -> dict[str, str]:
+        """Every live registered instance that takes forwarded requests: instance id to
+        its URL (a single-process store: none)."""
+
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
         """A named lock (e.g. the expiry sweep): True when `owner` holds it for `ttl`."""
+
+
+class RevocationStore(Protocol):
+    """Credentials revoked before they expire (the admin page's sign-ins), so that
+    every instance refuses them: an entry per credential id, kept until `until`
+    (unix seconds: when the credential would have expired anyway)."""
+
+    async def revoke(self, credential_id: str, until: float) -> None: ...
+
+    async def revoked(self, credential_id: str) -> bool: ...
 
 
 class Store(
@@ -432,6 +453,7 @@ class Store(
     RateLimitStore,
     OutboxStore,
     InstanceStore,
+    RevocationStore,
     Protocol,
 ):
     """A backend: every capability, and whether what it keeps survives a restart."""

@@ -151,7 +151,7 @@ async def test_kill_restarts_the_session_actor_with_its_committed_state_intact()
         assert before.body["status"] == "ready_for_payment"
 
         status, body = await admin.post(f"/admin/actors/{session_id}/kill")
-        assert status == 202 and body == {"id": session_id, "killed": True}
+        assert status == 202 and body["id"] == session_id and body["killed"] is True
 
         async def restarted() -> bool:
             return await restarts_of(admin, session_id) == 1
@@ -178,7 +178,9 @@ async def test_kill_restarts_a_service_actor() -> None:
 
         await eventually(restarted)
         _, tree = await admin.get("/admin/supervisor")
-        assert tree["children"][0]["restarts"] == 1
+        services = tree["children"][0]
+        assert services["restarts"] == 1
+        assert {c["id"]: c["restarts"] for c in services["children"]}["inventory"] == 1
         assert (
             await admin.acp.create(
                 {"currency": "usd", "line_items": [{"id": "item_123"}], "capabilities": {}}
@@ -208,13 +210,20 @@ async def test_supervision_tree_shape() -> None:
         assert status == 200
         assert tree["name"] == "root" and tree["strategy"] == "one_for_one"
         assert set(tree["intensity"]) == {"max_restarts", "period_seconds", "recent_restarts"}
-        services, sessions = tree["children"]
+        services, sessions, carts = tree["children"]
         assert services["name"] == "services" and services["restarts"] == 0
-        children = {c["id"]: c["restart"] for c in services["children"]}
+        children = {c["id"]: c for c in services["children"]}
         assert {"inventory", "payment", "expiry_sweeper"} <= set(children)
-        assert set(children.values()) == {"permanent"}
+        assert {c["restart"] for c in children.values()} == {"permanent"}
+        assert {c["restarts"] for c in children.values()} == {0}
+        inventory, sweeper = children["inventory"], children["expiry_sweeper"]
+        assert inventory["killable"] and inventory["mailbox_depth"] == 0
+        assert not sweeper["killable"] and sweeper["mailbox_depth"] is None  # a task
         assert sessions["name"] == "sessions" and sessions["live"] == 1
         assert sessions["restart"] == "transient" and sessions["subtree_restarts"] == 0
+        (actor,) = sessions["children"]
+        assert actor["kind"] == "session" and actor["restarts"] == 0 and actor["killable"]
+        assert carts["name"] == "carts" and carts["live"] == 0 and carts["children"] == []
 
 
 @pytest.mark.parametrize(("method", "path"), JSON_ROUTES)

@@ -8,11 +8,15 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 import yaml
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from pytest import MonkeyPatch
 
 from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.config import tracing as tracing_setup
 from agentic_commerce.config.settings import Settings
 from agentic_commerce.http.app import create_app
 from agentic_commerce.store.memory import MemoryStore
@@ -91,3 +95,40 @@ def test_grafana_provisions_the_prometheus_datasource() -> None:
     assert source["datasources"][0]["type"] == "prometheus"
     dashboards = yaml.safe_load((provisioning / "dashboards" / "dashboards.yml").read_text())
     assert dashboards["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def compose_default(value: str) -> str:
+    """A compose value with every `${NAME:-default}` replaced by its default."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def test_the_instances_trace_to_the_backend_grafana_reads(monkeypatch: MonkeyPatch) -> None:
+    services = compose()["services"]
+    backend = services["jaeger"]
+    assert backend["image"].startswith("jaegertracing/all-in-one:")
+    assert backend["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    envs = [
+        {k: compose_default(str(v)) for k, v in services[name]["environment"].items()}
+        for name in ("app1", "app2")
+    ]
+    assert envs[0]["OTEL_EXPORTER_OTLP_ENDPOINT"] == envs[1]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert "jaeger" in services["app1"]["depends_on"]
+    # The server's own set-up takes the stack's variables: OTLP over HTTP to Jaeger's 4318.
+    for name, value in envs[0].items():
+        monkeypatch.setenv(name, value)
+    assert tracing_setup.wanted(envs[0])
+    exporter = tracing_setup.exporter(envs[0])
+    assert isinstance(exporter, OTLPSpanExporter)
+    assert exporter._endpoint == "http://jaeger:4318/v1/traces"
+    provider = tracing_setup.provider()
+    assert provider is not None
+    assert "TraceIdRatioBased{0.1}" in provider.sampler.get_description()
+    assert provider.resource.attributes["deployment.environment.name"] == "development"
+    provider.shutdown()
+    # Grafana reads the traces from Jaeger's query port.
+    sources = DOCKER / "grafana" / "provisioning" / "datasources" / "jaeger.yml"
+    [source] = yaml.safe_load(sources.read_text())["datasources"]
+    assert source["type"] == "jaeger"
+    assert urlsplit(source["url"]).hostname == "jaeger"
+    assert urlsplit(source["url"]).port == 16686
+    assert "16686:16686" in backend["ports"]

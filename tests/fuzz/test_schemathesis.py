@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,13 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from agentic_commerce import metrics
+from agentic_commerce.actors.system import ActorSystem
+from agentic_commerce.config.settings import Settings
+from agentic_commerce.http.app import create_app
+from agentic_commerce.http.mcp.endpoint import MCP_PATH
+from agentic_commerce.store.memory import MemoryStore
+from agentic_commerce.supervisor import load_catalog
 from tests import acp_schema
 from tests.e2e.server import running_server
 
@@ -324,3 +332,65 @@ def _describe(response: schemathesis.Response, problem: str) -> str:
         f"body: {sent}\n"
         f"response: {response.status_code} {response.content.decode(errors='replace')}"
     )
+
+
+# --------------------------------------------------------------------------- after the run
+
+# What a request may try, to mint label values: odd methods, ids, versions and keys.
+HOSTILE = (
+    ("BREWCOFFEE", "/checkout_sessions", {}),
+    ("GET", f"/checkout_sessions/cs_{'x' * 120}", {}),
+    ("POST", "/checkout_sessions/../../etc", {}),
+    ("GET", "/no/such/route/cs_123", {}),
+    ("POST", "/checkout_sessions", {"API-Version": "1999-01-01"}),
+    ("POST", "/checkout_sessions", {"Authorization": "Bearer guessed_key_0001"}),
+    ("PATCH", "/mcp", {}),
+    ("GET", "/feeds/feed_unknown/products", {}),
+)
+
+
+def allowed_labels() -> dict[str, frozenset[str]]:
+    """Every value each label may take: the app's route templates, the constants of
+    `metrics`, the catalog's products and currency, the processors."""
+    settings = Settings()
+    catalog = load_catalog(settings)
+    app = create_app(ActorSystem(settings, MemoryStore(), catalog))
+    rules = {rule.rule for rule in app.url_map.iter_rules()}
+    return {
+        "route": frozenset({*rules, "unmatched", MCP_PATH}),
+        "method": frozenset({*metrics.HTTP_METHODS, "OTHER"}),
+        "operation": frozenset(metrics.CHECKOUT_OPERATIONS),
+        "transport": frozenset(metrics.TRANSPORTS),
+        "outcome": frozenset(
+            {*metrics.OPERATION_OUTCOMES, *metrics.PAYMENT_OUTCOMES, *metrics.WEBHOOK_OUTCOMES}
+        ),
+        "event": frozenset({*metrics.SESSION_EVENTS, *metrics.WEBHOOK_EVENTS}),
+        "kind": frozenset({*metrics.ACTOR_KINDS, "feeds"}),
+        "currency": frozenset({catalog.currency}),
+        "product": frozenset(product.id for product in catalog),
+        "processor": frozenset({"simulated", "stripe", "vault"}),
+        "state": frozenset({"pending", "dead", "reserved", "available"}),
+        "result": frozenset(metrics.IDEMPOTENCY_RESULTS),
+        "reason": frozenset({*metrics.AUTH_REASONS, *metrics.FEED_PUSH_FAILURE_REASONS}),
+    }
+
+
+def test_metric_labels_stay_bounded(base_url: str) -> None:
+    """Last in the module: after every generated request above (and these hostile
+    ones), each label of each series still takes one of its few known values."""
+    for method, path, headers in HOSTILE:
+        httpx.request(method, f"{base_url}{path}", headers={**_headers(), **headers}, timeout=30)
+    text = httpx.get(f"{base_url}/metrics", timeout=30).text
+    assert "_created" not in text
+    allowed = allowed_labels()
+    series = re.findall(r"^(acs_[a-z_]+)\{(.*)\} ", text, re.MULTILINE)
+    assert series
+    for name, labels in series:
+        for label, value in re.findall(r'([a-z_]+)="([^"]*)"', labels):
+            if label == "le":  # a histogram's bucket bounds
+                assert value == "+Inf" or float(value) > 0, (name, value)
+            elif label == "status":
+                assert re.fullmatch(r"[1-5]\d\d", value), (name, value)
+            else:
+                assert value in allowed[label], (name, label, value)
+    assert len(series) < 2000

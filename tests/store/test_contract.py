@@ -278,6 +278,29 @@ def test_a_lone_member_shares_the_store_with_nobody(store: Store) -> None:
     assert run(store.join(Member("i4", None), 30)) == "lone:i1"
 
 
+def test_instance_urls_are_those_of_live_members_with_one(store: Store) -> None:
+    assert run(store.instance_urls()) == {}
+    if not store.durable:  # one process: nobody to meet
+        return
+    run(store.join(Member("i2", "http://b"), 30))
+    run(store.join(Member("i3", "http://c"), 30))
+    assert run(store.instance_urls()) == {"i2": "http://b", "i3": "http://c"}
+    run(store.leave(Member("i2", "http://b")))
+    assert run(store.instance_urls()) == {"i3": "http://c"}
+
+
+# revocations (the admin page's sign-outs) -----------------------------------------------
+
+
+def test_a_revoked_credential_stays_revoked_until_it_would_have_expired(store: Store) -> None:
+    assert run(store.revoked("sgn_1")) is False
+    run(store.revoke("sgn_1", time.time() + 60))
+    assert run(store.revoked("sgn_1")) is True
+    assert run(store.revoked("sgn_2")) is False
+    run(store.revoke("sgn_3", time.time() - 1))  # expired already: nothing to keep
+    assert run(store.revoked("sgn_3")) is False
+
+
 # expiry index ------------------------------------------------------------------------
 
 
@@ -289,6 +312,20 @@ def test_due_sessions_in_expiry_order_with_limit(store: Store) -> None:
     assert run(store.due_sessions(NOW + timedelta(seconds=10))) == ["cs_early"]
     assert run(store.due_sessions(NOW + timedelta(seconds=60))) == ["cs_early", "cs_late"]
     assert run(store.due_sessions(NOW + timedelta(seconds=60), limit=1)) == ["cs_early"]
+
+
+def test_latest_open_sessions_newest_expiry_first(store: Store) -> None:
+    for sid, seconds in (("cs_a", 10), ("cs_b", 30), ("cs_c", 20)):
+        run(store.commit(Commit(session(sid, expires_in=seconds), None)))
+    created = run(store.commit(Commit(session("cs_done", expires_in=40), None)))
+    run(store.commit(Commit(replace(created, status=Status.COMPLETED, order=order()), 1)))
+    latest = run(store.latest_open_sessions(10))
+    assert latest == [
+        ("cs_b", NOW + timedelta(seconds=30)),
+        ("cs_c", NOW + timedelta(seconds=20)),
+        ("cs_a", NOW + timedelta(seconds=10)),
+    ]
+    assert [sid for sid, _ in run(store.latest_open_sessions(2))] == ["cs_b", "cs_c"]
 
 
 @pytest.mark.parametrize("status", [Status.COMPLETED, Status.CANCELED, Status.EXPIRED])
@@ -732,6 +769,9 @@ def test_events_are_listed_and_counted_by_state(store: Store) -> None:
     assert run(store.outbox_backlog()) == (2, 1)
     assert [e.id for e in run(store.list_events(None))] == [f"evt_{n}" for n in range(4)]
     assert [e.id for e in run(store.list_events(None, limit=2))] == ["evt_0", "evt_1"]
+    newest = run(store.list_events(None, limit=3, newest_first=True))
+    assert [e.id for e in newest] == ["evt_3", "evt_2", "evt_1"]
+    assert [e.id for e in run(store.list_events("dead", newest_first=True))] == [dead]
     assert [e.id for e in run(store.list_events("delivered"))] == [delivered]
     assert [e.id for e in run(store.list_events("dead"))] == [dead]
     assert len(run(store.list_events("in_flight"))) == 1

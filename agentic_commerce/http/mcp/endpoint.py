@@ -39,6 +39,7 @@ from agentic_commerce.http.errors import error_body, error_headers, http_refusal
 from agentic_commerce.http.mcp.tools import MERCHANT, CheckoutTools
 from agentic_commerce.http.request_ids import request_id
 from agentic_commerce.http.responses import JSON_TYPE
+from agentic_commerce.http.tracing import describe_request
 
 log = structlog.get_logger("agentic_commerce.http")
 MCP_PATH = "/mcp"
@@ -110,10 +111,12 @@ class McpEndpoint:
         method = scope["method"] if scope["method"] in METHODS else "OTHER"  # a bounded label
         metrics.HTTP_REQUESTS.labels(MCP_PATH, method, str(status)).inc()
         metrics.HTTP_DURATION.labels(MCP_PATH).observe(seconds)
+        given_id = request_id(headers.get("request-id"))
+        describe_request(method, MCP_PATH, given_id, status)
         log.info(
             "request",
             transport="mcp",
-            request_id=request_id(headers.get("request-id")),
+            request_id=given_id,
             merchant=merchant,
             method=method,
             route=MCP_PATH,

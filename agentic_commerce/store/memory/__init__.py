@@ -10,6 +10,7 @@ from agentic_commerce.store.memory.idempotency import MemoryIdempotency
 from agentic_commerce.store.memory.instances import LoneInstance
 from agentic_commerce.store.memory.limits import MemoryRateLimits
 from agentic_commerce.store.memory.outbox import MemoryOutbox
+from agentic_commerce.store.memory.revocations import MemoryRevocations
 from agentic_commerce.store.memory.sessions import MemorySessions
 from agentic_commerce.store.memory.stock import MemoryStock
 from agentic_commerce.store.memory.vault import MemoryVault
@@ -27,6 +28,7 @@ class MemoryStore(
     MemoryRateLimits,
     MemoryOutbox,
     LoneInstance,
+    MemoryRevocations,
 ):
     durable = False
 

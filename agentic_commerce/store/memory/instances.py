@@ -42,5 +42,8 @@ class LoneInstance:
     async def instance_url(self, instance_id: str) -> str | None:
         return None
 
+    async def instance_urls(self) -> dict[str, str]:
+        return {}
+
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
         return True

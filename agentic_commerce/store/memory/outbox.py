@@ -40,8 +40,11 @@ class MemoryOutbox(MemoryState):
     async def load_event(self, event_id: str) -> OutboxEvent | None:
         return self._events.get(event_id)
 
-    async def list_events(self, state: str | None, limit: int = 100) -> list[OutboxEvent]:
-        matching = (e for e in self._events.values() if state is None or e.state == state)
+    async def list_events(
+        self, state: str | None, limit: int = 100, newest_first: bool = False
+    ) -> list[OutboxEvent]:
+        events = reversed(self._events.values()) if newest_first else self._events.values()
+        matching = (e for e in events if state is None or e.state == state)
         return list(itertools.islice(matching, limit))
 
     async def outbox_counts(self) -> dict[str, int]:

@@ -40,3 +40,7 @@ class MemorySessions(MemoryState):
     async def due_sessions(self, now: datetime, limit: int = 100) -> list[str]:
         due = sorted((at, sid) for sid, at in self._expiry.items() if at <= now)
         return [sid for _, sid in due[:limit]]
+
+    async def latest_open_sessions(self, limit: int) -> list[tuple[str, datetime]]:
+        latest = sorted(((at, sid) for sid, at in self._expiry.items()), reverse=True)
+        return [(sid, at) for at, sid in latest[:limit]]

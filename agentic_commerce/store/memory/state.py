@@ -41,6 +41,7 @@ class MemoryState:
         self._expiry: dict[str, datetime] = {}
         self._events: dict[str, OutboxEvent] = {}
         self._hold_times: dict[str, float] = {}
+        self._revoked: dict[str, float] = {}  # credential id: until (unix seconds)
 
     def _remember(self, record: IdempotencyRecord) -> None:
         """Keep a record (it ends the scope's claim); every so often drop expired ones

@@ -45,6 +45,7 @@ from agentic_commerce.store.redis.idempotency import RedisIdempotency
 from agentic_commerce.store.redis.instances import RedisInstances
 from agentic_commerce.store.redis.limits import RedisRateLimits
 from agentic_commerce.store.redis.outbox import RedisOutbox
+from agentic_commerce.store.redis.revocations import RedisRevocations
 from agentic_commerce.store.redis.sessions import RedisSessions
 from agentic_commerce.store.redis.stock import RedisStock
 from agentic_commerce.store.redis.vault import RedisVault
@@ -64,5 +65,6 @@ class RedisStore(
     RedisRateLimits,
     RedisOutbox,
     RedisInstances,
+    RedisRevocations,
 ):
     """Every capability on one Redis, a Sentinel group's master or a Redis Cluster."""

@@ -28,7 +28,10 @@ from typing import Any, TypeVar
 
 import outcome
 import trio
+from opentelemetry.trace import Span
 from redis.client import Pipeline
+
+from agentic_commerce import tracing
 
 T = TypeVar("T")
 # One round trip of a job: a pipeline, or stages that must land in this order (the
@@ -52,16 +55,17 @@ def joined(stages: Sequence[Pipeline]) -> Pipeline:
 
 
 class _Round:
-    """One job's pipeline waiting for its replies."""
+    """One job's pipeline waiting for its replies (and its span, when traced)."""
 
-    __slots__ = ("abandoned", "done", "end", "replies", "stages", "start")
+    __slots__ = ("abandoned", "done", "end", "replies", "span", "stages", "start")
 
-    def __init__(self, stages: tuple[Pipeline, ...]) -> None:
+    def __init__(self, stages: tuple[Pipeline, ...], span: Span | None) -> None:
         self.stages = stages
         self.start = self.end = 0
         self.replies: outcome.Outcome[list[Any]] | None = None
         self.done = trio.Event()
         self.abandoned = False
+        self.span = span
 
 
 class Batcher:
@@ -74,7 +78,7 @@ class Batcher:
 
     async def round(self, stages: Round) -> list[Any]:
         """The replies to the round's commands, an error in place of a failed one's."""
-        waiting = _Round(stages_of(stages))
+        waiting = _Round(stages_of(stages), tracing.current_span())
         if not any(len(stage) for stage in waiting.stages):
             return []
         self._waiting.append(waiting)
@@ -99,6 +103,10 @@ class Batcher:
         for waiting in batch:  # before joining: it grows the first stage
             waiting.start = at
             at = waiting.end = at + sum(len(stage) for stage in waiting.stages)
+        for waiting in batch:
+            if waiting.span is not None:  # what it waited for, and what it shares the trip with
+                shared = {"acs.redis.merged_jobs": len(batch), "acs.redis.merged_commands": at}
+                waiting.span.add_event("sent", shared)
         merged = joined([stage for waiting in batch for stage in waiting.stages])
         self._in_flight += 1
         token = trio.lowlevel.current_trio_token()

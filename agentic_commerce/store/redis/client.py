@@ -20,14 +20,17 @@ from urllib.parse import urlsplit
 
 import redis
 import trio
+from opentelemetry.trace import SpanKind
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 from redis.sentinel import Sentinel
 
+from agentic_commerce import tracing
 from agentic_commerce.store.base import StoreUnavailable
 from agentic_commerce.store.redis.batcher import Batcher, Round, Rounds, drive, stages_of
 from agentic_commerce.store.redis.keys import INTENT_GRACE_SECONDS, Client
 from agentic_commerce.store.redis.scripts import Script
+from agentic_commerce.store.redis.tracing import describe, server_of
 
 T = TypeVar("T")
 Mode = Literal["single", "cluster", "sentinel"]
@@ -136,6 +139,7 @@ class RedisBase:
             ClusterRounds(hops=max(pool_size, 8)) if self._cluster else Batcher(hops=pool_size)
         )
         self._grace_us = int(INTENT_GRACE_SECONDS * 1e6)
+        self._server = server_of(self._redis)  # what each round's span says of Redis
 
     async def _rounds(self, job: Callable[[Client], Rounds[T]]) -> T:
         """A job, its round trips merged with those of concurrent calls (on one node).
@@ -156,10 +160,18 @@ class RedisBase:
         return await self._rounds(partial(_one, fill=fill))
 
     async def _round(self, stages: Round) -> list[Any]:
-        """One round (on a cluster, one per stage), abandoned at the timeout."""
-        with trio.move_on_after(self._timeout):
-            return await self._runner.round(stages)
-        raise StoreUnavailable(f"Redis did not answer within {self._timeout:g}s")
+        """One round (on a cluster, one per stage), abandoned at the timeout; a span
+        of the caller's trace when that records."""
+        with self._span(stages):
+            with trio.move_on_after(self._timeout):
+                return await self._runner.round(stages)
+            raise StoreUnavailable(f"Redis did not answer within {self._timeout:g}s")
+
+    def _span(self, stages: Round) -> tracing.Active | tracing.Nothing:
+        if not tracing.recording():
+            return tracing.NOTHING
+        name, attributes = describe(stages_of(stages), self._server)
+        return tracing.child_span(name, attributes, SpanKind.CLIENT)
 
     async def _load_scripts(self) -> None:
         """Every script into every master's cache (a cluster sends them to all)."""

@@ -90,6 +90,23 @@ class RedisInstances(RedisBase):
         raw = await self._one(lambda p: p.get(instance_key(instance_id)))
         return None if raw is None else bytes(raw).decode()
 
+    async def instance_urls(self) -> dict[str, str]:
+        """Members with a URL key: the key lapses with the registration (`INSTANCE_JOIN`),
+        so one that is there belongs to a live instance."""
+
+        def job(r: Client) -> Rounds[dict[str, str]]:
+            [names] = yield r.pipeline(transaction=False).zrange(MEMBERS_KEY, 0, -1)
+            ids = [text(n).partition(":")[2] for n in names if text(n).startswith("shared:")]
+            if not ids:
+                return {}
+            pipe = r.pipeline(transaction=False)  # GETs: a cluster pipeline has no MGET
+            for instance_id in ids:
+                pipe.get(instance_key(instance_id))
+            urls = yield pipe
+            return {i: text(url) for i, url in zip(ids, urls, strict=True) if url is not None}
+
+        return await self._rounds(job)
+
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
         args = [owner, ms(ttl)]
         holder = await self._one(lambda p: LEASE_ACQUIRE(p, [f"acs:lock:{name}"], args))

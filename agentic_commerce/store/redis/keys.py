@@ -20,6 +20,7 @@ Redis Cluster slot, so its commit is one script:
     acs:{rl}:busy                 zset  rate-limit keys by TAT: each settled one, and a
                                         counted one once full (pruned as TATs pass)
     acs:sig:<sig>                 replay cache entry (expiring)
+    acs:revoked:<credential id>   a revoked admin-page sign-in (expires with it)
     acs:{instances}:members       zset  live instances ('lone:'/'shared:' + id) by lapse time
     acs:{instances}:<id>          an instance's internal URL (set with its registration)
     acs:{outbox}:all|live|delivered|dead   zsets of event ids by creation sequence
@@ -171,6 +172,10 @@ def feed_push_key(target: str) -> str:
 
 def instance_key(instance_id: str) -> str:
     return f"acs:{{instances}}:{instance_id}"
+
+
+def revocation_key(credential_id: str) -> str:
+    return f"acs:revoked:{credential_id}"
 
 
 def order_key(order_id: str) -> str:

@@ -124,12 +124,15 @@ class RedisOutbox(RedisBase):
     async def load_event(self, event_id: str) -> OutboxEvent | None:
         return (await self._rounds(partial(_load_events, eids=[event_id])))[0][0]
 
-    async def list_events(self, state: str | None, limit: int = 100) -> list[OutboxEvent]:
+    async def list_events(
+        self, state: str | None, limit: int = 100, newest_first: bool = False
+    ) -> list[OutboxEvent]:
         if state is None:
             index = OUTBOX_ALL
         else:
             index = OUTBOX_SETS.get(state if state in FINISHED else "live", OUTBOX_LIVE)
-        return await self._rounds(partial(self._scan, index=index, state=state, limit=limit))
+        scan = partial(self._scan, index=index, state=state, limit=limit, desc=newest_first)
+        return await self._rounds(scan)
 
     async def outbox_counts(self) -> dict[str, int]:
         def job(r: Client) -> Rounds[dict[str, int]]:
@@ -156,16 +159,19 @@ class RedisOutbox(RedisBase):
         return await self._rounds(job)
 
     def _scan(
-        self, r: Client, *, index: str, state: str | None, limit: int | None
+        self, r: Client, *, index: str, state: str | None, limit: int | None, desc: bool = False
     ) -> Rounds[list[OutboxEvent]]:
-        """The events of an index in `state` (any: None), oldest first. Entries of the
-        live index are checked on the way: finished events are filed where they belong
-        and old intents without an event dropped, once the paging is done."""
+        """The events of an index in `state` (any: None), oldest first (`desc`: newest
+        first). Entries of the live index are checked on the way: finished events are
+        filed where they belong and old intents without an event dropped, once the
+        paging is done."""
         found: list[OutboxEvent] = []
         fixes = r.pipeline(transaction=False)
         offset = 0
         while limit is None or len(found) < limit:
-            [page] = yield r.pipeline(transaction=False).zrange(index, offset, offset + PAGE - 1)
+            [page] = yield r.pipeline(transaction=False).zrange(
+                index, offset, offset + PAGE - 1, desc=desc
+            )
             eids = [text(e) for e in page]
             if not eids:
                 break

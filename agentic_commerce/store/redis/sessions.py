@@ -25,6 +25,7 @@ from agentic_commerce.store.redis.keys import (
     FRESH_COMMIT_BASE_US,
     OUTBOX_DUE,
     Client,
+    at,
     idempotency_key,
     order_key,
     pxat,
@@ -107,6 +108,30 @@ class RedisSessions(RedisBase):
             session = None if sid is None else (yield from _load_session(r, text(sid)))
             order = None if session is None else session.order
             return order if order is not None and order.id == order_id else None
+
+        return await self._rounds(job)
+
+    async def latest_open_sessions(self, limit: int) -> list[tuple[str, datetime]]:
+        """The expiry index from its latest end, each entry checked against its
+        session (the index may still hold a closed session, or an intent)."""
+
+        def job(r: Client) -> Rounds[list[tuple[str, datetime]]]:
+            found: list[tuple[str, datetime]] = []
+            offset = 0
+            while len(found) < limit:
+                [rows] = yield r.pipeline(transaction=False).zrange(
+                    EXPIRY, offset, offset + limit - 1, desc=True, withscores=True
+                )
+                if not rows:
+                    break
+                offset += len(rows)
+                pipe = r.pipeline(transaction=False)
+                for sid, _ in rows:
+                    pipe.hget(session_keys(text(sid))[0], "open")
+                for (sid, score), is_open in zip(rows, (yield pipe), strict=True):
+                    if is_open == b"1":
+                        found.append((text(sid), at(int(score))))
+            return found[:limit]
 
         return await self._rounds(job)
 
