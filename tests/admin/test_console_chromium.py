@@ -25,8 +25,8 @@ import pytest
 import trio
 
 from tests.admin.browser import Browser, Page, chromium
+from tests.cluster.cluster import ADDRESS, cluster_env, running_cluster
 from tests.cluster.cluster import ADMIN_KEY as CLUSTER_ADMIN_KEY
-from tests.cluster.cluster import cluster_env, running_cluster
 from tests.e2e.server import running_server
 from tests.fakes.webhook_receiver import running_receiver
 from tests.redis_server import RedisServer
@@ -36,14 +36,6 @@ T = TypeVar("T")
 ADMIN_KEY = "admin_key_browser_5d21"
 WEBHOOK_SECRET = "whsec_console_browser_tests_0123456789"
 LEASE_TTL = 2.0
-ADDRESS = {
-    "name": "Jane Doe",
-    "line_one": "1 Market St",
-    "city": "San Francisco",
-    "state": "CA",
-    "country": "US",
-    "postal_code": "94105",
-}
 
 
 def artifacts_dir() -> Path:
