@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from agentic_commerce.domain import checkout, discounts, pricing, tax
+from agentic_commerce.domain import checkout, pricing, tax
 from agentic_commerce.domain.catalog import Catalog
 from agentic_commerce.domain.commands import LineInput
 from agentic_commerce.domain.errors import RequestRejected
@@ -143,14 +143,7 @@ def replace_contents(
 def estimate(cart: Cart, catalog: Catalog, now: datetime) -> pricing.Quote:
     """The cart's estimated price: its lines priced as a checkout prices them, without
     an address (no tax, no shipping), less the automatic promotions (a cart has no codes)."""
-    applied = discounts.apply(
-        catalog.promotions,
-        (),
-        pricing.targets(cart.lines, catalog),
-        currency=cart.currency,
-        now=now,
-        codes_allowed=False,
-    )
+    applied = pricing.line_discounts(cart.lines, catalog, now, currency=cart.currency)
     priced = pricing.price_lines(cart.lines, catalog, tax.rule_for(None), applied)
     messages = pricing.line_messages(priced, cart.short_products) + list(cart.notices)
     totals = tuple(t for t in pricing.totals(priced, None) if t.type in ESTIMATED)

@@ -297,6 +297,12 @@ def _candidates(
     return found
 
 
+def may_apply(promotions: Sequence[Promotion], codes: Sequence[str]) -> bool:
+    """Whether anything can come of `apply`: a code was sent (applied or refused), or
+    a promotion is automatic."""
+    return bool(codes) or any(p.automatic for p in promotions)
+
+
 def apply(
     promotions: Sequence[Promotion],
     codes: Sequence[str],
@@ -308,8 +314,6 @@ def apply(
     exhausted: Iterable[str] = (),
 ) -> Discounts:
     """The promotions that apply to these lines, and the codes refused (see the rules above)."""
-    if not promotions and not codes:
-        return NO_DISCOUNTS
     base = {
         "currency": currency,
         "now": now,

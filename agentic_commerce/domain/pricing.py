@@ -74,7 +74,7 @@ def _sellable(line: Line, catalog: Catalog) -> tuple[Product | None, int]:
     return product, quantity or 0
 
 
-def targets(lines: tuple[Line, ...], catalog: Catalog) -> tuple[Target, ...]:
+def _targets(lines: tuple[Line, ...], catalog: Catalog) -> tuple[Target, ...]:
     """The lines as promotions see them (an unsellable line is worth 0)."""
     found = []
     for line in lines:
@@ -114,14 +114,39 @@ def price_lines(
     return tuple(priced)
 
 
-def session_discounts(session: Session, catalog: Catalog, now: datetime) -> Discounts:
-    """The promotions on a session's lines: codes count once it negotiated the extension."""
+def line_discounts(
+    lines: tuple[Line, ...],
+    catalog: Catalog,
+    now: datetime,
+    *,
+    currency: str,
+    codes: tuple[str, ...] = (),
+    codes_allowed: bool = False,
+    exhausted: tuple[str, ...] = (),
+) -> Discounts:
+    """What the catalog's promotions take off these lines (the lines are not even looked
+    at when no promotion can apply: no code sent, none automatic)."""
+    if not discounts.may_apply(catalog.promotions, codes):
+        return NO_DISCOUNTS
     return discounts.apply(
         catalog.promotions,
-        session.discount_codes,
-        targets(session.lines, catalog),
-        currency=session.currency,
+        codes,
+        _targets(lines, catalog),
+        currency=currency,
         now=now,
+        codes_allowed=codes_allowed,
+        exhausted=exhausted,
+    )
+
+
+def session_discounts(session: Session, catalog: Catalog, now: datetime) -> Discounts:
+    """The promotions on a session's lines: codes count once it negotiated the extension."""
+    return line_discounts(
+        session.lines,
+        catalog,
+        now,
+        currency=session.currency,
+        codes=session.discount_codes,
         codes_allowed=discounts.EXTENSION in session.extensions,
         exhausted=session.exhausted_promotions,
     )
